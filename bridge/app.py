@@ -1,0 +1,141 @@
+"""The app factory: routes, middleware and a lifespan that owns the ledger, client and worker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from bridge.intercom import IntercomClient
+from bridge.ledger import Ledger, open_ledger
+from bridge.links import LinkSigner, Purpose
+from bridge.logsafe import install_access_log_filter
+from bridge.metrics import Metrics
+from bridge.services import Services
+from bridge.settings import Settings, SettingsError, load_settings
+from bridge.type_cache import TypeCache
+from bridge.web import ops, unsubscribe
+from bridge.web.body_limit import BodyLimitMiddleware
+from bridge.web.errors import (
+    BridgeHTTPError,
+    handle_bridge_error,
+    handle_http_exception,
+    handle_unexpected,
+)
+from bridge.web.security_headers import SecurityHeadersMiddleware
+from bridge.worker import Worker
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+class MigrationsPending(RuntimeError):
+    """The database schema is behind and automatic migration is off."""
+
+
+async def prepare_ledger(settings: Settings) -> Ledger:
+    """Open the ledger and bring its schema up to date, or refuse with a clear message."""
+    ledger = await open_ledger(settings.database_url)
+    try:
+        pending = await ledger.pending_migrations()
+        if pending and not settings.auto_migrate:
+            raise MigrationsPending(
+                f"the database needs {len(pending)} migration(s) ({', '.join(pending)}): "
+                "run `bridge migrate`, or set BRIDGE_AUTO_MIGRATE=true"
+            )
+        if pending:
+            applied = await ledger.migrate()
+            log.info("applied migrations: %s", ", ".join(applied))
+    except BaseException:
+        await ledger.close()
+        raise
+    return ledger
+
+
+def build_signer(settings: Settings) -> LinkSigner:
+    """The link signer for these settings' keys and maximum ages."""
+    return LinkSigner(
+        [k.reveal() for k in settings.secret_keys],
+        max_age={Purpose.UNSUBSCRIBE: settings.unsubscribe_max_age},
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    intercom_transport: httpx.AsyncBaseTransport | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """Build the bridge. With no settings, read them from the environment (uvicorn --factory)."""
+    if settings is None:
+        try:
+            settings = load_settings()
+            settings.require_intercom_token()
+        except SettingsError as exc:
+            # One clear line instead of a traceback from inside uvicorn.
+            print(f"bridge: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    install_access_log_filter()
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    token = settings.require_intercom_token()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ledger = await prepare_ledger(settings)
+        intercom = IntercomClient(
+            token.reveal(),
+            base_url=settings.intercom_base_url,
+            version=settings.intercom_version,
+            transport=intercom_transport,
+        )
+        metrics = Metrics()
+        services = Services(
+            settings=settings,
+            ledger=ledger,
+            intercom=intercom,
+            types=TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
+            signer=build_signer(settings),
+            templates=templates,
+            metrics=metrics,
+        )
+        app.state.services = services
+        if settings.worker.in_process:
+            services.worker = Worker(ledger, intercom, services.types, settings.worker, metrics)
+            services.worker.start()
+        try:
+            yield
+        finally:
+            if services.worker is not None:
+                await services.worker.stop()
+            await intercom.aclose()
+            await ledger.close()
+
+    return Starlette(
+        routes=[
+            *extra_routes,
+            *unsubscribe.routes,
+            *ops.routes,
+            Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR / "static")), name="static"),
+        ],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={
+            BridgeHTTPError: handle_bridge_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )

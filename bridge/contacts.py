@@ -1,0 +1,64 @@
+"""Finds the Intercom contacts a request is about, remembering what it found."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from bridge.consent import Identity
+from bridge.intercom import IntercomClient
+from bridge.pacing import RatePacer
+
+
+class ContactResolver:
+    """Identity -> contact ids; a contact id is trusted as is, anything else is searched.
+
+    An email or phone may belong to several contacts (a lead and a user): consent belongs to
+    the person, so every match is returned. Only hits are cached: a miss may be Intercom's
+    search lagging behind a contact created moments ago.
+    """
+
+    def __init__(
+        self,
+        client: IntercomClient,
+        pacer: RatePacer,
+        *,
+        ttl: float = 3600.0,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._pacer = pacer
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
+        self.searches = 0
+
+    async def resolve(self, identity: Identity) -> list[str]:
+        """The ids of every contact this identity names; empty when none is found (yet)."""
+        if identity.contact_id:
+            return [identity.contact_id]
+        key = identity.key
+        cached = self._cache.get(key)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            self._cache.move_to_end(key)
+            return cached[1]
+        async with self._pacer.slot():
+            self.searches += 1
+            if identity.external_id:
+                ids = await self._client.find_contact_ids(external_id=identity.external_id)
+            elif identity.email:
+                ids = await self._client.find_contact_ids(email=identity.email)
+            else:
+                ids = await self._client.find_contact_ids(phone=identity.phone)
+        if ids:
+            self._cache[key] = (self._clock(), ids)
+            if len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        return ids
+
+    def forget(self, identity: Identity) -> None:
+        """Drop a cached answer that turned out wrong (the contact was deleted or merged)."""
+        self._cache.pop(identity.key, None)

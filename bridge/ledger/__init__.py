@@ -1,0 +1,26 @@
+"""The consent ledger: durable requests, their processing state and outcomes."""
+
+from .database import DEFAULT_URL
+from .models import (
+    Claimed,
+    LedgerUnavailable,
+    Outcome,
+    Recorded,
+    RecordStats,
+    RequestRecord,
+    Status,
+)
+from .store import Ledger, open_ledger
+
+__all__ = [
+    "DEFAULT_URL",
+    "Claimed",
+    "Ledger",
+    "LedgerUnavailable",
+    "Outcome",
+    "RecordStats",
+    "Recorded",
+    "RequestRecord",
+    "Status",
+    "open_ledger",
+]

@@ -1,0 +1,170 @@
+"""The ledger's schema as ordered migrations, and the runner that applies them once each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .database import Database, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change: statements run in a single transaction with the dialect's terms."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+# The only places the dialects differ in DDL. `id`: a generated key that is never reused, since
+# ledger ids are quoted in logs and outcomes. `request_pk`: SQLite keeps an INTEGER PRIMARY KEY
+# in the rowid itself, so a state row costs no second index.
+TERMS = {
+    "sqlite": {
+        "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "request_pk": "INTEGER PRIMARY KEY",
+    },
+    "postgresql": {
+        "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "request_pk": "BIGINT PRIMARY KEY",
+    },
+}
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "0001_ledger",
+        (
+            # Append-only: what was asked, when, by whom. JSON is kept as text, not jsonb, so the
+            # stored evidence is byte-for-byte what was written.
+            """CREATE TABLE consent_requests (
+                id {id},
+                source TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                received_at BIGINT NOT NULL,
+                occurred_at BIGINT NOT NULL,
+                contact_key TEXT NOT NULL,
+                identity TEXT NOT NULL,
+                wanted TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                context TEXT NOT NULL,
+                payload_sha256 TEXT,
+                CONSTRAINT consent_requests_event UNIQUE (source, event_id)
+            )""",
+            "CREATE INDEX consent_requests_contact ON consent_requests (contact_key, occurred_at)",
+            # Mutable processing state. contact_key and occurred_at are copied from the request
+            # (they never change) so the claim query and its indexes need no join.
+            """CREATE TABLE request_state (
+                request_id {request_pk} REFERENCES consent_requests (id),
+                contact_key TEXT NOT NULL,
+                occurred_at BIGINT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN
+                    ('pending', 'leased', 'applied', 'superseded', 'unmatched', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL,
+                lease_owner TEXT,
+                lease_until BIGINT,
+                last_error TEXT,
+                updated_at BIGINT NOT NULL
+            )""",
+            # The queue in claim order, and by due time (for metrics). Partial, so they stay the
+            # size of the queue, not of the history; the queue index leads with status so that
+            # SQLite's planner prefers it over request_state_status before ANALYZE has run.
+            "CREATE INDEX request_state_queue ON request_state (status, occurred_at, request_id)"
+            " WHERE status = 'pending'",
+            "CREATE INDEX request_state_due ON request_state (next_attempt_at)"
+            " WHERE status = 'pending'",
+            # Live and expired leases, looked up by contact for the one-lease-per-contact rule.
+            "CREATE INDEX request_state_leased ON request_state (contact_key, lease_until)"
+            " WHERE status = 'leased'",
+            "CREATE INDEX request_state_status ON request_state (status, request_id)",
+            # Append-only: every Intercom call made, with Intercom's request id.
+            """CREATE TABLE outcomes (
+                id {id},
+                request_id BIGINT NOT NULL REFERENCES consent_requests (id),
+                at BIGINT NOT NULL,
+                contact_id TEXT NOT NULL,
+                type_id TEXT NOT NULL,
+                action TEXT NOT NULL,
+                http_status INTEGER NOT NULL,
+                intercom_request_id TEXT,
+                detail TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX outcomes_request ON outcomes (request_id)",
+            # The newest applied event per Intercom contact and type: older events lose.
+            """CREATE TABLE last_applied (
+                contact_id TEXT NOT NULL,
+                type_id TEXT NOT NULL,
+                occurred_at BIGINT NOT NULL,
+                request_id BIGINT NOT NULL REFERENCES consent_requests (id),
+                PRIMARY KEY (contact_id, type_id)
+            )""",
+        ),
+    ),
+)
+
+_CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)"""
+
+# Whether the bookkeeping table exists, asked without creating it (a read-only check).
+_BOOKKEEPING_EXISTS = {
+    "sqlite": "SELECT 1 AS found FROM sqlite_master"
+    " WHERE type = 'table' AND name = 'schema_migrations'",
+    "postgresql": "SELECT 1 AS found WHERE to_regclass('schema_migrations') IS NOT NULL",
+}
+
+# PostgreSQL only: processes starting together migrate one after the other. SQLite's
+# BEGIN IMMEDIATE already serialises them. The key is "bridgeLM" as ASCII.
+_PG_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(7093848243014290509)"
+
+
+async def applied_versions(database: Database) -> set[int]:
+    """The versions recorded in `schema_migrations` (none when it does not exist yet)."""
+    async with database.transaction(write=False) as tx:
+        if await tx.fetchone(_BOOKKEEPING_EXISTS[database.dialect]) is None:
+            return set()
+        return {
+            row["version"] for row in await tx.fetchall("SELECT version FROM schema_migrations")
+        }
+
+
+async def pending(database: Database) -> list[Migration]:
+    """The migrations not applied yet, in order."""
+    done = await applied_versions(database)
+    return [migration for migration in MIGRATIONS if migration.version not in done]
+
+
+async def migrate(database: Database, *, now: int) -> list[str]:
+    """Apply each pending migration in its own transaction; the names applied."""
+    async with database.transaction() as tx:
+        await _lock(database, tx)
+        await tx.execute(_CREATE_BOOKKEEPING)
+    applied = []
+    terms = TERMS[database.dialect]
+    for migration in MIGRATIONS:
+        async with database.transaction() as tx:
+            await _lock(database, tx)
+            # Asked again under the lock: another process may have applied it while we waited.
+            done = await tx.fetchone(
+                "SELECT version FROM schema_migrations WHERE version = :version",
+                {"version": migration.version},
+            )
+            if done is not None:
+                continue
+            for statement in migration.statements:
+                await tx.execute(statement.format(**terms))
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)"
+                " VALUES (:version, :name, :now)",
+                {"version": migration.version, "name": migration.name, "now": now},
+            )
+        applied.append(migration.name)
+    return applied
+
+
+async def _lock(database: Database, tx: Transaction) -> None:
+    if database.dialect == "postgresql":
+        await tx.execute(_PG_MIGRATION_LOCK)

@@ -1,0 +1,90 @@
+"""The ledger's public value types: statuses, results, outcomes and its one error."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bridge.consent import ConsentRequest
+
+
+class Status(enum.StrEnum):
+    """Where a recorded request is in its processing."""
+
+    PENDING = "pending"
+    LEASED = "leased"
+    APPLIED = "applied"
+    SUPERSEDED = "superseded"
+    UNMATCHED = "unmatched"
+    DEAD = "dead"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for the statuses a worker finishes a request with."""
+        return self not in (Status.PENDING, Status.LEASED)
+
+
+class LedgerUnavailable(Exception):
+    """The database could not be reached or could not commit; nothing was changed.
+
+    The message is safe to show to a caller: it names the kind of failure, never the DSN.
+    The driver's exception is chained as `__cause__` for the logs.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The ledger id of one recorded request; `duplicate` when it was already there."""
+
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A request leased to a worker, with the attempt number this lease counts as."""
+
+    id: int
+    request: ConsentRequest
+    attempts: int
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One Intercom call made for a request (or a decision not to make one)."""
+
+    contact_id: str
+    type_id: str
+    action: str
+    http_status: int
+    intercom_request_id: str | None
+    detail: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A recorded request with its processing state and outcomes, oldest outcome first."""
+
+    id: int
+    request: ConsentRequest
+    received_at: datetime
+    status: Status
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    outcomes: list[Outcome] = field(default_factory=list)
+    payload_sha256: str | None = None
+
+
+@dataclass(slots=True)
+class RecordStats:
+    """Counters of the group commit behind `Ledger.record` (for metrics and tests)."""
+
+    calls: int = 0
+    requests: int = 0
+    duplicates: int = 0
+    transactions: int = 0
+    failed_transactions: int = 0

@@ -1,0 +1,113 @@
+"""Read-only questions to the ledger: records with their outcomes, counts, ages, last applied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .codec import (
+    OUTCOME_COLUMNS,
+    REQUEST_COLUMNS,
+    decode_outcome,
+    decode_request,
+    from_micros,
+)
+from .database import Row, Transaction, in_list
+from .models import Outcome, RequestRecord, Status
+
+
+async def request_rows(tx: Transaction, ids: Iterable[int]) -> list[Row]:
+    """The request columns of the given ids, oldest event first."""
+    placeholders, params = in_list("id", ids)
+    return await tx.fetchall(
+        f"SELECT {REQUEST_COLUMNS} FROM consent_requests r"  # noqa: S608
+        f" WHERE r.id IN {placeholders} ORDER BY r.occurred_at, r.id",
+        params,
+    )
+
+
+async def records(
+    tx: Transaction,
+    *,
+    request_id: int | None = None,
+    status: Status | None = None,
+    contact_key: str | None = None,
+    limit: int = 100,
+) -> list[RequestRecord]:
+    """Requests with their state and outcomes matching every filter given, newest first."""
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"limit": limit}
+    if request_id is not None:
+        where.append("r.id = :request_id")
+        params["request_id"] = request_id
+    if status is not None:
+        where.append("s.status = :status")
+        params["status"] = Status(status).value
+    if contact_key is not None:
+        where.append("r.contact_key = :contact_key")
+        params["contact_key"] = contact_key
+    rows = await tx.fetchall(
+        f"SELECT {REQUEST_COLUMNS}, s.status, s.attempts, s.next_attempt_at, s.last_error"  # noqa: S608
+        " FROM consent_requests r JOIN request_state s ON s.request_id = r.id"
+        f" WHERE {' AND '.join(where)} ORDER BY r.id DESC LIMIT :limit",
+        params,
+    )
+    outcomes = await outcomes_of(tx, [row["id"] for row in rows])
+    return [
+        RequestRecord(
+            id=row["id"],
+            request=decode_request(row),
+            received_at=from_micros(row["received_at"]),
+            status=Status(row["status"]),
+            attempts=row["attempts"],
+            next_attempt_at=from_micros(row["next_attempt_at"]),
+            last_error=row["last_error"],
+            outcomes=outcomes.get(row["id"], []),
+            payload_sha256=row["payload_sha256"],
+        )
+        for row in rows
+    ]
+
+
+async def outcomes_of(tx: Transaction, ids: Sequence[int]) -> dict[int, list[Outcome]]:
+    """Each request's outcomes in the order they happened."""
+    if not ids:
+        return {}
+    placeholders, params = in_list("id", ids)
+    found: dict[int, list[Outcome]] = {}
+    for row in await tx.fetchall(
+        f"SELECT {OUTCOME_COLUMNS} FROM outcomes o"  # noqa: S608
+        f" WHERE o.request_id IN {placeholders} ORDER BY o.at, o.id",
+        params,
+    ):
+        found.setdefault(row["request_id"], []).append(decode_outcome(row))
+    return found
+
+
+async def status_counts(tx: Transaction) -> dict[Status, int]:
+    """How many requests are in each status, zeros included (steady metric series)."""
+    counts = dict.fromkeys(Status, 0)
+    for row in await tx.fetchall("SELECT status, COUNT(*) AS n FROM request_state GROUP BY status"):
+        counts[Status(row["status"])] = int(row["n"])
+    return counts
+
+
+async def oldest_due(tx: Transaction, now: int) -> int | None:
+    """When the longest-waiting due pending request became due, or None."""
+    row = await tx.fetchone(
+        "SELECT MIN(next_attempt_at) AS oldest FROM request_state"
+        " WHERE status = 'pending' AND next_attempt_at <= :now",
+        {"now": now},
+    )
+    return None if row is None or row["oldest"] is None else int(row["oldest"])
+
+
+async def last_applied(tx: Transaction, contact_id: str, type_ids: Sequence[str]) -> dict[str, int]:
+    """For each type id that has one, when the newest applied event for it happened."""
+    placeholders, params = in_list("type", type_ids)
+    rows = await tx.fetchall(
+        "SELECT type_id, occurred_at FROM last_applied"  # noqa: S608
+        f" WHERE contact_id = :contact_id AND type_id IN {placeholders}",
+        {**params, "contact_id": contact_id},
+    )
+    return {row["type_id"]: int(row["occurred_at"]) for row in rows}

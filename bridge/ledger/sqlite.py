@@ -1,0 +1,153 @@
+"""The SQLite side of the database layer: one connection, driven from one dedicated thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from .database import Params, Row, to_qmark, unavailable
+from .models import LedgerUnavailable
+
+T = TypeVar("T")
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+class SQLiteTransaction:
+    """Statements of one SQLite transaction, each run on the database's thread."""
+
+    def __init__(self, database: SQLiteDatabase) -> None:
+        self._database = database
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        """Run a statement; the number of rows it changed."""
+        _, rowcount = await self._database.run(sql, params)
+        return rowcount
+
+    async def fetchall(self, sql: str, params: Params | None = None) -> list[Row]:
+        """Run a statement; every row it returned."""
+        rows, _ = await self._database.run(sql, params)
+        return rows
+
+    async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
+        """Run a statement; its first row, or None."""
+        rows, _ = await self._database.run(sql, params)
+        return rows[0] if rows else None
+
+
+class SQLiteDatabase:
+    """A SQLite file in WAL mode with `synchronous=FULL`, so a commit survives a power cut."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        # sqlite3 connections belong to one thread, and blocking calls must stay off the loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
+        # One connection, so transactions must not interleave their statements.
+        self._lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def open(self) -> None:
+        """Open the file (creating it) and set the pragmas every connection needs."""
+
+        def connect() -> sqlite3.Connection:
+            # isolation_level=None: the module must not BEGIN on its own; we say when and how.
+            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+            try:
+                conn.row_factory = _dict_row
+                conn.execute("PRAGMA journal_mode = WAL")
+                # FULL syncs the WAL on every commit: an acknowledged request survives power loss.
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        try:
+            self._conn = await self._call(connect)
+        except sqlite3.Error as exc:
+            self._executor.shutdown(wait=False)
+            raise unavailable(exc) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerUnavailable("the ledger database is closed")
+        return self._conn
+
+    async def run(self, sql: str, params: Params | None) -> tuple[list[Row], int]:
+        """Run one statement on the database thread; its rows and row count."""
+        conn = self._connection()
+
+        query, names = to_qmark(sql)
+        values = [params[name] for name in names] if params else []
+
+        def execute() -> tuple[list[Row], int]:
+            cursor = conn.execute(query, values)
+            try:
+                return cursor.fetchall(), cursor.rowcount
+            finally:
+                cursor.close()
+
+        return await self._call(execute)
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[SQLiteTransaction]:
+        """A transaction; writers take the write lock up front with BEGIN IMMEDIATE.
+
+        Taking it at BEGIN (not at the first write) means two writers never deadlock upgrading
+        read locks; the busy timeout makes the second one wait instead of failing.
+        """
+        async with self._lock:
+            try:
+                await self.run("BEGIN IMMEDIATE" if write else "BEGIN", None)
+                try:
+                    yield SQLiteTransaction(self)
+                except BaseException:
+                    await self._rollback()
+                    raise
+                await self.run("COMMIT", None)
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise unavailable(exc) from exc
+
+    async def _rollback(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+
+        def rollback() -> None:
+            if conn.in_transaction:
+                conn.rollback()
+
+        # The original error says more than a failed rollback would.
+        with contextlib.suppress(sqlite3.Error):
+            await self._call(rollback)
+
+    async def ping(self) -> None:
+        """Raise `LedgerUnavailable` unless the file answers a query."""
+        async with self._lock:
+            try:
+                await self.run("SELECT 1", None)
+            except sqlite3.Error as exc:
+                raise unavailable(exc) from exc
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread; later calls raise `LedgerUnavailable`."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await self._call(conn.close)
+        self._executor.shutdown(wait=True)

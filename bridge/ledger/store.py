@@ -1,0 +1,318 @@
+"""The Ledger: durable consent requests, their processing state, outcomes and ordering."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bridge.consent import ConsentRequest, utcnow
+
+from . import leases, migrations, queries
+from .codec import (
+    decode_request,
+    encode_outcome,
+    encode_request,
+    from_micros,
+    scrubbed,
+    to_micros,
+)
+from .database import DEFAULT_URL, Database, Transaction, in_list, open_database, values_rows
+from .models import (
+    Claimed,
+    Outcome,
+    Recorded,
+    RecordStats,
+    RequestRecord,
+    Status,
+)
+from .recorder import Recorder
+
+_OUTCOME_FIELDS = (
+    "request_id",
+    "at",
+    "contact_id",
+    "type_id",
+    "action",
+    "http_status",
+    "intercom_request_id",
+    "detail",
+)
+
+
+async def open_ledger(url: str = DEFAULT_URL) -> Ledger:
+    """Connect to the ledger a database URL names; the schema is left as it is (see migrate)."""
+    ledger = Ledger(await open_database(url))
+    ledger.start()
+    return ledger
+
+
+class Ledger:
+    """What was asked and what was done about it, on SQLite or PostgreSQL alike."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.dialect = database.dialect
+        self.stats = RecordStats()
+        self._recorder = Recorder(database, self.stats)
+
+    def start(self) -> None:
+        """Start the group-commit writer (`open_ledger` does this)."""
+        self._recorder.start()
+
+    async def close(self) -> None:
+        """Commit what `record()` has queued, then disconnect."""
+        try:
+            await self._recorder.close()
+        finally:
+            await self.database.close()
+
+    async def ping(self) -> None:
+        """Raise `LedgerUnavailable` unless the database answers (readiness)."""
+        await self.database.ping()
+
+    async def pending_migrations(self) -> list[str]:
+        """Names of the migrations not yet applied, in order."""
+        return [migration.name for migration in await migrations.pending(self.database)]
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; the names applied (none when up to date)."""
+        return await migrations.migrate(self.database, now=to_micros(utcnow()))
+
+    async def record(
+        self,
+        requests: Sequence[ConsentRequest],
+        *,
+        payload_sha256: str | None = None,
+        received_at: datetime | None = None,
+    ) -> list[Recorded]:
+        """Commit requests (all or none); returns only once they are durable.
+
+        A request whose (source, event_id) is already recorded changes nothing and comes back
+        with the existing id and `duplicate=True`. Concurrent callers share transactions.
+        Raises `ValueError` for a request that cannot be stored (e.g. a NUL character) and
+        `LedgerUnavailable` when the commit fails.
+        """
+        if not requests:
+            return []
+        received = to_micros(received_at or utcnow())
+        rows = [
+            encode_request(request, received_at=received, payload_sha256=payload_sha256)
+            for request in requests
+        ]
+        return await self._recorder.record(rows)
+
+    async def claim(
+        self, owner: str, *, limit: int, lease_seconds: float, now: datetime
+    ) -> list[Claimed]:
+        """Lease up to `limit` due requests, at most one per contact, oldest event first."""
+        at = to_micros(now)
+        async with self.database.transaction() as tx:
+            leased = await leases.claim(
+                tx,
+                self.dialect,
+                owner=owner,
+                limit=limit,
+                lease_until=at + _micros(lease_seconds),
+                now=at,
+            )
+            rows = await queries.request_rows(tx, leased) if leased else []
+        return [
+            Claimed(
+                id=row["id"],
+                request=decode_request(row),
+                attempts=leased[row["id"]],
+                received_at=from_micros(row["received_at"]),
+            )
+            for row in rows
+        ]
+
+    async def extend_leases(
+        self, owner: str, ids: Sequence[int], *, lease_seconds: float, now: datetime
+    ) -> None:
+        """Push back the end of the leases `owner` still holds among `ids`."""
+        if not ids:
+            return
+        at = to_micros(now)
+        async with self.database.transaction() as tx:
+            await leases.extend(
+                tx, owner=owner, ids=ids, lease_until=at + _micros(lease_seconds), now=at
+            )
+
+    async def finish(
+        self,
+        request_id: int,
+        owner: str,
+        status: Status,
+        *,
+        outcomes: Sequence[Outcome] = (),
+        applied: Sequence[tuple[str, str]] = (),
+        occurred_at: datetime | None = None,
+        error: str | None = None,
+        now: datetime,
+    ) -> bool:
+        """Settle a leased request for good; False (and no change) if `owner` lost the lease.
+
+        Each (contact_id, type_id) in `applied` moves `last_applied` forward to `occurred_at`
+        (default: the request's) unless a newer event is already there.
+        """
+        status = Status(status)
+        if not status.is_terminal:
+            raise ValueError(f"finish needs a terminal status, not {status.value!r}")
+        at = to_micros(now)
+        async with self.database.transaction() as tx:
+            stored = await leases.settle(
+                tx,
+                request_id,
+                owner=owner,
+                status=status.value,
+                next_attempt_at=None,
+                error=None if error is None else scrubbed(error),
+                refund=False,
+                now=at,
+            )
+            if stored is None:
+                return False
+            await _insert_outcomes(tx, request_id, outcomes, at)
+            newest = stored if occurred_at is None else to_micros(occurred_at)
+            await _advance_last_applied(tx, request_id, applied, newest)
+        return True
+
+    async def retry_later(
+        self,
+        request_id: int,
+        owner: str,
+        *,
+        error: str,
+        next_attempt_at: datetime,
+        outcomes: Sequence[Outcome] = (),
+        refund_attempt: bool = False,
+        now: datetime,
+    ) -> bool:
+        """Put a leased request back to pending until `next_attempt_at`; False if not held."""
+        at = to_micros(now)
+        async with self.database.transaction() as tx:
+            stored = await leases.settle(
+                tx,
+                request_id,
+                owner=owner,
+                status=Status.PENDING.value,
+                next_attempt_at=to_micros(next_attempt_at),
+                error=scrubbed(error),
+                refund=refund_attempt,
+                now=at,
+            )
+            if stored is None:
+                return False
+            await _insert_outcomes(tx, request_id, outcomes, at)
+        return True
+
+    async def release(self, owner: str, ids: Sequence[int] | None = None, *, now: datetime) -> int:
+        """Hand `owner`'s leases (all, or those in `ids`) back at once; how many."""
+        async with self.database.transaction() as tx:
+            return await leases.release(tx, owner=owner, ids=ids, now=to_micros(now))
+
+    async def last_applied(self, contact_id: str, type_ids: Sequence[str]) -> dict[str, datetime]:
+        """When the newest applied event happened, per type id that has one."""
+        if not type_ids:
+            return {}
+        async with self.database.transaction(write=False) as tx:
+            found = await queries.last_applied(tx, contact_id, type_ids)
+        return {type_id: from_micros(micros) for type_id, micros in found.items()}
+
+    async def replay(
+        self,
+        *,
+        ids: Sequence[int] = (),
+        statuses: Sequence[Status] = (),
+        now: datetime | None = None,
+    ) -> int:
+        """Make requests pending again, attempts 0, due `now`; how many.
+
+        Picks the given ids and/or statuses; with neither, every dead and unmatched request.
+        Leased requests are never touched: a worker is on them.
+        """
+        wanted = [Status(status) for status in statuses]
+        if not ids and not wanted:
+            wanted = [Status.DEAD, Status.UNMATCHED]
+        id_list, id_params = in_list("id", ids)
+        status_list, status_params = in_list("status", [status.value for status in wanted])
+        where = ["status <> 'leased'"]
+        if ids:
+            where.append(f"request_id IN {id_list}")
+        if wanted:
+            where.append(f"status IN {status_list}")
+        async with self.database.transaction() as tx:
+            return await tx.execute(
+                "UPDATE request_state SET status = 'pending', attempts = 0,"  # noqa: S608
+                " next_attempt_at = :now, lease_owner = NULL, lease_until = NULL,"
+                f" updated_at = :now WHERE {' AND '.join(where)}",
+                {**id_params, **status_params, "now": to_micros(now or utcnow())},
+            )
+
+    async def status_counts(self) -> dict[Status, int]:
+        """How many requests are in each status (every status present, zeros included)."""
+        async with self.database.transaction(write=False) as tx:
+            return await queries.status_counts(tx)
+
+    async def get(self, request_id: int) -> RequestRecord | None:
+        """One request with its state and outcomes, or None."""
+        async with self.database.transaction(write=False) as tx:
+            found = await queries.records(tx, request_id=request_id, limit=1)
+        return found[0] if found else None
+
+    async def list_requests(
+        self, *, status: Status | None = None, contact_key: str | None = None, limit: int = 100
+    ) -> list[RequestRecord]:
+        """Requests matching the filters, most recently recorded first."""
+        if limit <= 0:
+            return []
+        async with self.database.transaction(write=False) as tx:
+            return await queries.records(tx, status=status, contact_key=contact_key, limit=limit)
+
+    async def oldest_due_age(self, now: datetime) -> float | None:
+        """Seconds the longest-waiting due pending request has waited, or None (metrics)."""
+        at = to_micros(now)
+        async with self.database.transaction(write=False) as tx:
+            oldest = await queries.oldest_due(tx, at)
+        return None if oldest is None else (at - oldest) / 1_000_000
+
+
+def _micros(seconds: float) -> int:
+    if seconds <= 0:
+        raise ValueError("a lease must last a positive number of seconds")
+    return round(seconds * 1_000_000)
+
+
+async def _insert_outcomes(
+    tx: Transaction, request_id: int, outcomes: Sequence[Outcome], now: int
+) -> None:
+    if not outcomes:
+        return
+    rows = [encode_outcome(outcome, request_id=request_id, now=now) for outcome in outcomes]
+    values, params = values_rows(_OUTCOME_FIELDS, rows)
+    await tx.execute(
+        f"INSERT INTO outcomes ({', '.join(_OUTCOME_FIELDS)}) VALUES {values}",  # noqa: S608
+        params,
+    )
+
+
+async def _advance_last_applied(
+    tx: Transaction, request_id: int, applied: Sequence[tuple[str, str]], occurred_at: int
+) -> None:
+    # Deduplicated: PostgreSQL refuses an upsert that touches one row twice in a statement.
+    pairs = list(dict.fromkeys((scrubbed(c), scrubbed(t)) for c, t in applied))
+    if not pairs:
+        return
+    rows = [
+        {"contact_id": c, "type_id": t, "occurred_at": occurred_at, "request_id": request_id}
+        for c, t in pairs
+    ]
+    values, params = values_rows(("contact_id", "type_id", "occurred_at", "request_id"), rows)
+    # The WHERE keeps the newest event: an older one finishing late never moves it back.
+    await tx.execute(
+        "INSERT INTO last_applied (contact_id, type_id, occurred_at, request_id)"  # noqa: S608
+        f" VALUES {values} ON CONFLICT (contact_id, type_id) DO UPDATE"
+        " SET occurred_at = excluded.occurred_at, request_id = excluded.request_id"
+        " WHERE last_applied.occurred_at < excluded.occurred_at",
+        params,
+    )

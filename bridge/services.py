@@ -1,0 +1,32 @@
+"""The long-lived parts one app instance shares, built and closed by its lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from starlette.templating import Jinja2Templates
+
+from bridge.intercom import IntercomClient
+from bridge.ledger import Ledger
+from bridge.links import LinkSigner
+from bridge.metrics import Metrics
+from bridge.settings import Settings
+from bridge.type_cache import TypeCache
+
+if TYPE_CHECKING:
+    from bridge.worker import Worker
+
+
+@dataclass
+class Services:
+    """Settings, ledger, Intercom client, signer, templates and metrics of one app."""
+
+    settings: Settings
+    ledger: Ledger
+    intercom: IntercomClient
+    types: TypeCache
+    signer: LinkSigner
+    templates: Jinja2Templates
+    metrics: Metrics
+    worker: Worker | None = field(default=None)

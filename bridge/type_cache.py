@@ -1,0 +1,80 @@
+"""The workspace's subscription types, cached: they change rarely and every plan needs them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from bridge.consent import Scope, SubscriptionType, UnknownTypes, select_types
+from bridge.intercom import IntercomClient, IntercomError
+
+log = logging.getLogger(__name__)
+
+
+class TypeCache:
+    """Lists subscription types at most once per TTL, and again when a request names an unknown id."""
+
+    def __init__(
+        self,
+        client: IntercomClient,
+        *,
+        ttl: float = 300.0,
+        min_refresh_interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._min_refresh_interval = min_refresh_interval
+        self._clock = clock
+        self._types: list[SubscriptionType] | None = None
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._failed_at = float("-inf")
+
+    def peek(self) -> list[SubscriptionType] | None:
+        """The cached list, however old, without calling Intercom."""
+        return self._types
+
+    async def get(self) -> list[SubscriptionType]:
+        """The types, fetched when the cache is empty or older than the TTL."""
+        if self._types is not None and self._clock() - self._fetched_at < self._ttl:
+            return self._types
+        return await self._refresh()
+
+    async def _refresh(self) -> list[SubscriptionType]:
+        async with self._lock:
+            # Another task may have refreshed while this one waited for the lock.
+            fresh = self._clock() - self._fetched_at < self._min_refresh_interval
+            if self._types is not None and fresh:
+                return self._types
+            self._types = await self._client.list_subscription_types()
+            self._fetched_at = self._clock()
+            log.info("subscription types loaded: %d (%d live)", len(self._types),
+                     sum(t.is_live for t in self._types))
+            return self._types
+
+    async def select(self, scope: Scope) -> list[SubscriptionType]:
+        """The live types a scope covers; an unknown id triggers one refresh before failing."""
+        types = await self.get()
+        try:
+            return select_types(scope, types)
+        except UnknownTypes:
+            # A type created in Intercom after our last fetch: look again (rate-limited).
+            types = await self._refresh()
+            return select_types(scope, types)
+
+    async def describe(self, scope: Scope, *, timeout: float = 2.0) -> Sequence[SubscriptionType] | None:
+        """The types a scope covers for showing on a page, or None if Intercom can't say quickly."""
+        if self._clock() - self._failed_at < self._min_refresh_interval:
+            # Intercom just failed us: don't make every page view wait for it again.
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.select(scope)
+        except (IntercomError, UnknownTypes, TimeoutError) as exc:
+            log.warning("could not describe %s for a page: %s", scope, exc)
+            if not isinstance(exc, UnknownTypes):
+                self._failed_at = self._clock()
+            return None

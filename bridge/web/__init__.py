@@ -1,0 +1,1 @@
+"""HTTP routes, grouped by audience: pages for people, ops endpoints for operators."""

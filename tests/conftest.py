@@ -1,0 +1,63 @@
+"""Shared fixtures: settings, the sandbox Intercom, and apps built from the factory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from bridge.app import create_app
+from bridge.sandbox import Sandbox
+from bridge.settings import Settings, load_settings
+
+SECRET = "test-secret-key-0123456789"
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's made-up token
+
+
+def make_settings(database_url: str, **env: str) -> Settings:
+    """Settings for a test, from an environment dict (never the real environment)."""
+    return load_settings(
+        {
+            "BRIDGE_SECRET_KEYS": SECRET,
+            "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
+            "INTERCOM_BASE_URL": "http://sandbox.invalid",
+            "BRIDGE_PUBLIC_URL": "https://consent.example.com",
+            "DATABASE_URL": database_url,
+            **env,
+        }
+    )
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    """A fresh seeded sandbox workspace."""
+    return Sandbox(token=SANDBOX_TOKEN)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite ledger in a per-test file."""
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    """Settings with the worker off, so tests decide when requests are applied."""
+    return make_settings(sqlite_url, BRIDGE_WORKER_IN_PROCESS="false")
+
+
+@pytest.fixture
+def app(settings: Settings, sandbox: Sandbox) -> Starlette:
+    """The bridge, talking to the sandbox."""
+    return create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    """A test client with the lifespan running."""
+    with TestClient(app, base_url="https://consent.example.com") as test_client:
+        yield test_client

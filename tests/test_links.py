@@ -1,0 +1,130 @@
+"""Signed link tokens: purposes, rotation, tampering, expiry and length."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from bridge.consent import Channel, Identity, Scope
+from bridge.links import BadLink, ExpiredLink, LinkClaims, LinkSigner, Purpose
+
+KEY_A = "key-a-0123456789abcdef"
+KEY_B = "key-b-0123456789abcdef"
+CONTACT = Identity(contact_id="63a07ddf05a32042dffac965")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        LinkClaims(CONTACT),
+        LinkClaims(Identity(email="jane@example.com"), Scope(type_ids=("108", "93"))),
+        LinkClaims(Identity(phone="+353871234567"), Scope(channel=Channel.SMS), "fr"),
+        LinkClaims(Identity(external_id="cust-42"), Scope(), "pt-BR"),
+        LinkClaims(Identity(contact_id="not-hex-id"), Scope(type_ids=("1",)), "de"),
+        LinkClaims(Identity(email="ünï@exämple.com"), Scope(channel=Channel.EMAIL)),
+    ],
+)
+def test_claims_round_trip(claims: LinkClaims) -> None:
+    signer = LinkSigner([KEY_A])
+    for purpose in Purpose:
+        assert signer.claims(purpose, signer.token(purpose, claims)) == claims
+
+
+def test_a_token_of_one_purpose_does_not_load_as_another() -> None:
+    signer = LinkSigner([KEY_A])
+    token = signer.token(Purpose.PREFERENCES, LinkClaims(CONTACT))
+    with pytest.raises(BadLink):
+        signer.claims(Purpose.UNSUBSCRIBE, token)
+
+
+def test_rotation_first_key_signs_every_key_verifies() -> None:
+    old = LinkSigner([KEY_A]).token(Purpose.UNSUBSCRIBE, LinkClaims(CONTACT))
+    rotated = LinkSigner([KEY_B, KEY_A])
+    assert rotated.claims(Purpose.UNSUBSCRIBE, old).identity == CONTACT
+    new = rotated.token(Purpose.UNSUBSCRIBE, LinkClaims(CONTACT))
+    assert LinkSigner([KEY_B]).claims(Purpose.UNSUBSCRIBE, new).identity == CONTACT
+    with pytest.raises(BadLink):
+        LinkSigner([KEY_A]).claims(Purpose.UNSUBSCRIBE, new)
+
+
+@pytest.mark.parametrize("position", [0, 5, 20, -3, -2])
+def test_tampered_tokens_are_refused(position: int) -> None:
+    signer = LinkSigner([KEY_A])
+    token = signer.token(Purpose.UNSUBSCRIBE, LinkClaims(CONTACT))
+    index = position % len(token)
+    flipped = "A" if token[index] != "A" else "B"
+    with pytest.raises(BadLink):
+        signer.claims(Purpose.UNSUBSCRIBE, token[:index] + flipped + token[index + 1 :])
+
+
+def test_truncated_tokens_are_refused() -> None:
+    signer = LinkSigner([KEY_A])
+    token = signer.token(Purpose.UNSUBSCRIBE, LinkClaims(CONTACT))
+    for cut in (1, 5, len(token) // 2):
+        with pytest.raises(BadLink):
+            signer.claims(Purpose.UNSUBSCRIBE, token[:-cut])
+
+
+@pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "x" * 500, "eyJ9.AAAA.BBBB"])
+def test_garbage_is_a_bad_link(garbage: str) -> None:
+    with pytest.raises(BadLink):
+        LinkSigner([KEY_A]).claims(Purpose.UNSUBSCRIBE, garbage)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"z1",
+        b"h\x01\x02",
+        b"e",
+        b"i1\x1f~x",
+        b"i1\x1f1,,2",
+        b"i1\x1f1\x1fen\x1fx",
+        b"e\xff\xfe\x1f",
+    ],
+)
+def test_signed_but_malformed_payload_is_a_bad_link(payload: bytes) -> None:
+    signer = LinkSigner([KEY_A])
+    encoded = base64.urlsafe_b64encode(payload).rstrip(b"=")
+    token = signer._signers[Purpose.UNSUBSCRIBE].sign(encoded).decode()
+    with pytest.raises(BadLink, match="malformed"):
+        signer.claims(Purpose.UNSUBSCRIBE, token)
+
+
+def test_claims_that_cannot_be_packed_are_refused_when_signing() -> None:
+    signer = LinkSigner([KEY_A])
+    for claims in (
+        LinkClaims(Identity(external_id="a\x1fb")),
+        LinkClaims(CONTACT, Scope(type_ids=("1,2",))),
+        LinkClaims(CONTACT, Scope(type_ids=("~e",))),
+    ):
+        with pytest.raises(ValueError):
+            signer.token(Purpose.UNSUBSCRIBE, claims)
+
+
+def test_unsubscribe_links_do_not_expire_by_default_and_can_be_limited() -> None:
+    claims = LinkClaims(CONTACT)
+    token = LinkSigner([KEY_A]).token(Purpose.UNSUBSCRIBE, claims)
+    later = time.time() + 10 * 365 * 86400
+    forever = LinkSigner([KEY_A])
+    limited = LinkSigner([KEY_A], max_age={Purpose.UNSUBSCRIBE: 30 * 86400})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(time, "time", lambda: later)
+        assert forever.claims(Purpose.UNSUBSCRIBE, token) == claims
+        with pytest.raises(ExpiredLink):
+            limited.claims(Purpose.UNSUBSCRIBE, token)
+
+
+def test_a_typical_link_is_short_enough_for_sms() -> None:
+    signer = LinkSigner([KEY_A])
+    url = signer.url(
+        "https://consent.example.com",
+        Purpose.UNSUBSCRIBE,
+        LinkClaims(CONTACT, Scope(type_ids=("108",))),
+    )
+    # The README quotes this length; one SMS segment is 160 GSM-7 characters.
+    assert len(url) <= 100, url
+    assert url.startswith("https://consent.example.com/unsubscribe/")
