@@ -98,6 +98,7 @@ def create_app(
             base_url=settings.intercom_base_url,
             version=settings.intercom_version,
             transport=intercom_transport,
+            timeout=settings.intercom_timeout,
         )
         metrics = Metrics()
         services = Services(

@@ -37,10 +37,16 @@ def _add_identity_arguments(parser: argparse.ArgumentParser, *, required: bool) 
     who.add_argument("--email")
     who.add_argument("--phone", help="E.164, e.g. +353871234567")
     who.add_argument("--external-id")
-    parser.add_argument("--subscription", action="append", default=[], metavar="ID",
-                        help="subscription type id (repeatable); default: all types")
-    parser.add_argument("--channel", choices=[c.value for c in Channel],
-                        help="every live type of one channel")
+    parser.add_argument(
+        "--subscription",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="subscription type id (repeatable); default: all types",
+    )
+    parser.add_argument(
+        "--channel", choices=[c.value for c in Channel], help="every live type of one channel"
+    )
     parser.add_argument("--locale", help="language of the page, e.g. fr")
 
 
@@ -58,8 +64,9 @@ def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     """Print one signed link."""
     from bridge.app import build_signer
 
-    identity = Identity(contact_id=args.contact_id, email=args.email, phone=args.phone,
-                        external_id=args.external_id)
+    identity = Identity(
+        contact_id=args.contact_id, email=args.email, phone=args.phone, external_id=args.external_id
+    )
     signer = build_signer(settings)
     print(signer.url(settings.public_url, Purpose(args.purpose), _claims(identity, args)))
     return 0
@@ -70,8 +77,12 @@ def cmd_links(settings: Settings, args: argparse.Namespace) -> int:
     from bridge.app import build_signer
 
     signer = build_signer(settings)
-    columns = {"contact_id": "contact_id", "email": "email", "phone": "phone",
-               "external_id": "external_id"}
+    columns = {
+        "contact_id": "contact_id",
+        "email": "email",
+        "phone": "phone",
+        "external_id": "external_id",
+    }
     with open(args.csv, newline="", encoding="utf-8") as source:
         reader = csv.DictReader(source)
         fields = list(reader.fieldnames or [])
@@ -87,11 +98,13 @@ def cmd_links(settings: Settings, args: argparse.Namespace) -> int:
             if not any(values.values()):
                 raise SettingsError(f"--csv {args.csv}: line {number} has no identity value")
             claims = _claims(Identity(**values), args)
-            writer.writerow({
-                **row,
-                "unsubscribe_url": signer.url(settings.public_url, Purpose.UNSUBSCRIBE, claims),
-                "preferences_url": signer.url(settings.public_url, Purpose.PREFERENCES, claims),
-            })
+            writer.writerow(
+                {
+                    **row,
+                    "unsubscribe_url": signer.url(settings.public_url, Purpose.UNSUBSCRIBE, claims),
+                    "preferences_url": signer.url(settings.public_url, Purpose.PREFERENCES, claims),
+                }
+            )
     return 0
 
 
@@ -103,8 +116,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     settings.require_intercom_token()
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=_port(args.port), proxy_headers=True,
-                log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=_port(args.port),
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
     return 0
 
 

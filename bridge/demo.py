@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.templating import Jinja2Templates
 
 from bridge.app import build_signer, create_app
 from bridge.consent import Channel, Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
 from bridge.settings import Settings, load_settings
-
 
 # A fixed, public key: demo links keep working across restarts, and nothing real is signed.
 DEMO_SECRET_KEY = "demo-only-key-not-secret-0000"  # noqa: S105
@@ -25,37 +27,61 @@ def demo_settings(host: str, port: int) -> Settings:
     """The environment's settings, with the sandbox and the demo key filled in."""
     env = dict(os.environ)
     env.setdefault("BRIDGE_SECRET_KEYS", DEMO_SECRET_KEY)
-    env["INTERCOM_ACCESS_TOKEN"] = "sandbox-token"
+    env["INTERCOM_ACCESS_TOKEN"] = "sandbox-token"  # noqa: S105 - the sandbox's own
     env["INTERCOM_BASE_URL"] = "http://sandbox.invalid"
     env["BRIDGE_PUBLIC_URL"] = f"http://{host}:{port}"
     env["BRIDGE_WORKER_IN_PROCESS"] = "true"
     return load_settings(env)
 
 
-def demo_links(sandbox: Sandbox, signer: LinkSigner, public_url: str) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class TypeRow:
+    """One subscription type as the demo page shows it for one contact."""
+
+    name: str
+    id: str
+    channel: str
+    consent_type: str
+    receives: bool
+    unsubscribe: str
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """One sandbox contact, what it receives, and links to try."""
+
+    contact: dict[str, Any]
+    types: list[TypeRow]
+    all_email: str
+
+    @property
+    def label(self) -> str:
+        """How the terminal names this contact."""
+        return str(self.contact.get("email") or self.contact["id"])
+
+
+def demo_links(sandbox: Sandbox, signer: LinkSigner, public_url: str) -> list[ContactRow]:
     """For each seeded contact: who it is, what it receives, and links to try."""
     live = [t for t in sandbox.types.values() if t["state"] == "live"]
     rows = []
     for contact in sandbox.contacts.values():
         identity = Identity(contact_id=contact["id"])
+
+        def link(scope: Scope, identity: Identity = identity) -> str:
+            return signer.url(public_url, Purpose.UNSUBSCRIBE, LinkClaims(identity, scope))
+
         per_type = [
-            {
-                "name": t["default_translation"]["name"],
-                "id": t["id"],
-                "channel": "SMS" if "sms_message" in t["content_types"] else "email",
-                "consent_type": t["consent_type"],
-                "receives": sandbox.receives(contact["id"], t["id"]),
-                "unsubscribe": signer.url(public_url, Purpose.UNSUBSCRIBE,
-                                          LinkClaims(identity, Scope(type_ids=(t["id"],)))),
-            }
+            TypeRow(
+                name=t["default_translation"]["name"],
+                id=t["id"],
+                channel="SMS" if "sms_message" in t["content_types"] else "email",
+                consent_type=t["consent_type"],
+                receives=sandbox.receives(contact["id"], t["id"]),
+                unsubscribe=link(Scope(type_ids=(t["id"],))),
+            )
             for t in live
         ]
-        rows.append({
-            "contact": contact,
-            "types": per_type,
-            "all_email": signer.url(public_url, Purpose.UNSUBSCRIBE,
-                                    LinkClaims(identity, Scope(channel=Channel.EMAIL))),
-        })
+        rows.append(ContactRow(contact, per_type, link(Scope(channel=Channel.EMAIL))))
     return rows
 
 
@@ -66,11 +92,16 @@ def run_demo(*, host: str, port: int) -> int:
     signer = build_signer(settings)
 
     async def overview(request: Request) -> Response:
-        templates = request.app.state.services.templates
-        return templates.TemplateResponse(request, "demo/index.html", {
-            "rows": demo_links(sandbox, signer, settings.public_url),
-            "calls": len(sandbox.requests),
-        }, headers={"Cache-Control": "no-store"})
+        templates: Jinja2Templates = request.app.state.services.templates
+        return templates.TemplateResponse(
+            request,
+            "demo/index.html",
+            {
+                "rows": demo_links(sandbox, signer, settings.public_url),
+                "calls": len(sandbox.requests),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     app = create_app(
         settings,
@@ -79,20 +110,24 @@ def run_demo(*, host: str, port: int) -> int:
     )
     rows = demo_links(sandbox, signer, settings.public_url)
     first = rows[0]
-    example = next(t for t in first["types"] if t["channel"] == "email" and t["receives"])
-    print(f"""
+    example = next(t for t in first.types if t.channel == "email" and t.receives)
+    print(
+        f"""
 Intercom consent bridge: demo
-  sandbox Intercom workspace (in memory): {len(sandbox.contacts)} contacts, {len(sandbox.types)} subscription types
+  sandbox Intercom workspace (in memory): {len(sandbox.contacts)} contacts, \
+{len(sandbox.types)} subscription types
   ledger: {settings.database_url}
 
 Open {settings.public_url}/ to see every contact's subscriptions and links, or try:
-  unsubscribe {first['contact'].get('email') or first['contact']['id']} from "{example['name']}":
-    {example['unsubscribe']}
+  unsubscribe {first.label} from "{example.name}":
+    {example.unsubscribe}
   unsubscribe them from every email:
-    {first['all_email']}
+    {first.all_email}
 
 Press the button on the page, then reload {settings.public_url}/ to see the sandbox change.
 Ctrl+C stops.
-""", flush=True)
+""",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0

@@ -17,7 +17,7 @@ import binascii
 import enum
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
@@ -53,7 +53,7 @@ class LinkClaims:
     """What a link says: who, which types, which language."""
 
     identity: Identity
-    scope: Scope = Scope()
+    scope: Scope = field(default_factory=Scope)
     locale: str | None = None
 
 
@@ -138,7 +138,10 @@ class LinkSigner:
     def claims(self, purpose: Purpose, token: str) -> LinkClaims:
         """The claims of a token, or BadLink / ExpiredLink."""
         try:
-            payload = self._signers[purpose].unsign(token, max_age=self._max_age.get(purpose))
+            max_age = self._max_age.get(purpose)
+            payload = self._signers[purpose].unsign(
+                token, max_age=None if max_age is None else int(max_age)
+            )
         except SignatureExpired:
             raise ExpiredLink("this link has expired") from None
         except BadSignature:

@@ -86,6 +86,7 @@ class Settings:
     unsubscribe_max_age: float | None = None
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
+    intercom_timeout: float = 10.0
     auto_migrate: bool = True
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -106,6 +107,7 @@ ENVIRONMENT = {
     "INTERCOM_REGION": "us (default), eu or au",
     "INTERCOM_BASE_URL": "overrides the region's URL",
     "INTERCOM_VERSION": "Intercom-Version header, default 2.11",
+    "BRIDGE_INTERCOM_TIMEOUT_SECONDS": "seconds before an Intercom call is abandoned, default 10",
     "BRIDGE_SECRET_KEYS": "comma-separated signing keys; the first signs, all verify",
     "BRIDGE_PUBLIC_URL": "the public base URL of the bridge",
     "DATABASE_URL": "sqlite:///bridge.db (default) or postgresql://...",
@@ -118,7 +120,7 @@ ENVIRONMENT = {
     "BRIDGE_WORKER_IN_PROCESS": "run the worker inside the web process, default true",
     "BRIDGE_WORKER_CONCURRENCY": "Intercom calls in flight at once, default 8",
     "BRIDGE_WORKER_BATCH_SIZE": "requests claimed at a time, default 32",
-    "BRIDGE_WORKER_LEASE_SECONDS": "how long a claim lasts before another worker may take it, default 120",
+    "BRIDGE_WORKER_LEASE_SECONDS": "seconds a claim lasts before another worker may take it",
     "BRIDGE_MAX_ATTEMPTS": "attempts before a request is dead, default 12",
     "BRIDGE_MAX_AGE_SECONDS": "age after which a failing request is dead, default 259200 (3 days)",
     "BRIDGE_CONTACT_LAG_SECONDS": "how long an unknown contact is looked for again, default 900",
@@ -135,7 +137,9 @@ def _read(env: Mapping[str, str], key: str) -> str | None:
     return value or None
 
 
-def _parse(env: Mapping[str, str], key: str, default: T, convert: Callable[[str], T], hint: str) -> T:
+def _parse(
+    env: Mapping[str, str], key: str, default: T, convert: Callable[[str], T], hint: str
+) -> T:
     raw = _read(env, key)
     if raw is None:
         return default
@@ -198,9 +202,7 @@ def _database_url(env: Mapping[str, str]) -> str:
     url = _read(env, "DATABASE_URL") or "sqlite:///bridge.db"
     scheme = url.split(":", 1)[0]
     if scheme not in ("sqlite", "postgresql", "postgres"):
-        raise SettingsError(
-            f"DATABASE_URL: scheme must be sqlite or postgresql (got {scheme!r})"
-        )
+        raise SettingsError(f"DATABASE_URL: scheme must be sqlite or postgresql (got {scheme!r})")
     return url
 
 
@@ -236,15 +238,24 @@ def resolve_env_references(value: Any, env: Mapping[str, str], where: str) -> An
 
 def _worker(env: Mapping[str, str]) -> WorkerSettings:
     d = WorkerSettings()
+    count, seconds = "must be a positive integer", "must be a positive number of seconds"
     return WorkerSettings(
-        in_process=_parse(env, "BRIDGE_WORKER_IN_PROCESS", d.in_process, _boolean, "must be true or false"),
-        concurrency=_parse(env, "BRIDGE_WORKER_CONCURRENCY", d.concurrency, _positive_int, "must be a positive integer"),
-        batch_size=_parse(env, "BRIDGE_WORKER_BATCH_SIZE", d.batch_size, _positive_int, "must be a positive integer"),
-        lease_seconds=_parse(env, "BRIDGE_WORKER_LEASE_SECONDS", d.lease_seconds, _positive_float, "must be a positive number of seconds"),
-        max_attempts=_parse(env, "BRIDGE_MAX_ATTEMPTS", d.max_attempts, _positive_int, "must be a positive integer"),
-        max_age_seconds=_parse(env, "BRIDGE_MAX_AGE_SECONDS", d.max_age_seconds, _positive_float, "must be a positive number of seconds"),
-        contact_lag_seconds=_parse(env, "BRIDGE_CONTACT_LAG_SECONDS", d.contact_lag_seconds, _positive_float, "must be a positive number of seconds"),
-    )  # fmt: skip
+        in_process=_parse(
+            env, "BRIDGE_WORKER_IN_PROCESS", d.in_process, _boolean, "must be true or false"
+        ),
+        concurrency=_parse(env, "BRIDGE_WORKER_CONCURRENCY", d.concurrency, _positive_int, count),
+        batch_size=_parse(env, "BRIDGE_WORKER_BATCH_SIZE", d.batch_size, _positive_int, count),
+        lease_seconds=_parse(
+            env, "BRIDGE_WORKER_LEASE_SECONDS", d.lease_seconds, _positive_float, seconds
+        ),
+        max_attempts=_parse(env, "BRIDGE_MAX_ATTEMPTS", d.max_attempts, _positive_int, count),
+        max_age_seconds=_parse(
+            env, "BRIDGE_MAX_AGE_SECONDS", d.max_age_seconds, _positive_float, seconds
+        ),
+        contact_lag_seconds=_parse(
+            env, "BRIDGE_CONTACT_LAG_SECONDS", d.contact_lag_seconds, _positive_float, seconds
+        ),
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -262,9 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     token = _read(env, "INTERCOM_ACCESS_TOKEN")
     admin = _read(env, "BRIDGE_ADMIN_TOKEN")
     if admin is not None and len(admin) < _MIN_KEY_LENGTH:
-        raise SettingsError(
-            f"BRIDGE_ADMIN_TOKEN: must be at least {_MIN_KEY_LENGTH} characters"
-        )
+        raise SettingsError(f"BRIDGE_ADMIN_TOKEN: must be at least {_MIN_KEY_LENGTH} characters")
     log_level = (_read(env, "BRIDGE_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(
@@ -287,13 +296,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_token=Secret(admin) if admin else None,
         config_path=config_path,
         unsubscribe_max_age=_parse(
-            env, "BRIDGE_UNSUBSCRIBE_MAX_AGE", None, _positive_float,
+            env,
+            "BRIDGE_UNSUBSCRIBE_MAX_AGE",
+            None,
+            _positive_float,
             "must be a positive number of seconds, or unset for links that never expire",
         ),
         log_level=log_level,
         max_body_bytes=_parse(
-            env, "BRIDGE_MAX_BODY_BYTES", Settings.max_body_bytes, _positive_int,
+            env,
+            "BRIDGE_MAX_BODY_BYTES",
+            Settings.max_body_bytes,
+            _positive_int,
             "must be a positive integer",
+        ),
+        intercom_timeout=_parse(
+            env,
+            "BRIDGE_INTERCOM_TIMEOUT_SECONDS",
+            Settings.intercom_timeout,
+            _positive_float,
+            "must be a positive number of seconds",
         ),
         auto_migrate=_parse(
             env, "BRIDGE_AUTO_MIGRATE", Settings.auto_migrate, _boolean, "must be true or false"

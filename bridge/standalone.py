@@ -22,6 +22,7 @@ def _client(settings: Settings) -> IntercomClient:
         settings.require_intercom_token().reveal(),
         base_url=settings.intercom_base_url,
         version=settings.intercom_version,
+        timeout=settings.intercom_timeout,
     )
 
 
@@ -29,8 +30,13 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
     intercom = _client(settings)
     ledger = await prepare_ledger(settings)
-    worker = Worker(ledger, intercom, TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
-                    settings.worker, Metrics())
+    worker = Worker(
+        ledger,
+        intercom,
+        TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
+        settings.worker,
+        Metrics(),
+    )
     try:
         if once:
             await worker.run_until_idle()
@@ -63,7 +69,9 @@ async def migrate(settings: Settings) -> int:
 
 async def check(settings: Settings) -> int:
     """Report on settings, database and Intercom; non-zero if anything is wrong."""
-    print(f"settings: ok (Intercom {settings.intercom_base_url}, version {settings.intercom_version})")
+    print(
+        f"settings: ok (Intercom {settings.intercom_base_url}, version {settings.intercom_version})"
+    )
     ok = True
     try:
         ledger = await open_ledger(settings.database_url)
@@ -90,8 +98,10 @@ async def check(settings: Settings) -> int:
     print(f"intercom: token ok, {len(types)} subscription types")
     for t in types:
         channels = "+".join(t.content_types)
-        print(f"  {t.id:>10}  {t.state:<8} {t.consent_type.value:<7} {channels:<18} "
-              f"{t.default_translation.name}")
+        print(
+            f"  {t.id:>10}  {t.state:<8} {t.consent_type.value:<7} {channels:<18} "
+            f"{t.default_translation.name}"
+        )
     return 0 if ok else 1
 
 
@@ -106,5 +116,3 @@ async def replay(settings: Settings, *, ids: list[int], statuses: list[str]) -> 
         await ledger.close()
     print(f"requeued {count} request(s)")
     return 0
-
-

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 class TypeCache:
-    """Lists subscription types at most once per TTL, and again when a request names an unknown id."""
+    """Lists subscription types once per TTL, and again when a request names an unknown id."""
 
     def __init__(
         self,
@@ -51,8 +51,11 @@ class TypeCache:
                 return self._types
             self._types = await self._client.list_subscription_types()
             self._fetched_at = self._clock()
-            log.info("subscription types loaded: %d (%d live)", len(self._types),
-                     sum(t.is_live for t in self._types))
+            log.info(
+                "subscription types loaded: %d (%d live)",
+                len(self._types),
+                sum(t.is_live for t in self._types),
+            )
             return self._types
 
     async def select(self, scope: Scope) -> list[SubscriptionType]:
@@ -65,13 +68,15 @@ class TypeCache:
             types = await self._refresh()
             return select_types(scope, types)
 
-    async def describe(self, scope: Scope, *, timeout: float = 2.0) -> Sequence[SubscriptionType] | None:
+    async def describe(
+        self, scope: Scope, *, within: float = 2.0
+    ) -> Sequence[SubscriptionType] | None:
         """The types a scope covers for showing on a page, or None if Intercom can't say quickly."""
         if self._clock() - self._failed_at < self._min_refresh_interval:
             # Intercom just failed us: don't make every page view wait for it again.
             return None
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 return await self.select(scope)
         except (IntercomError, UnknownTypes, TimeoutError) as exc:
             log.warning("could not describe %s for a page: %s", scope, exc)

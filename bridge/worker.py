@@ -8,6 +8,7 @@ crashed worker's leases expire and are taken up again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import socket
@@ -146,8 +147,9 @@ class Worker:
             if not claimed and not self._in_flight:
                 return
             if not claimed:
-                await asyncio.wait(list(self._in_flight.values()),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    list(self._in_flight.values()), return_when=asyncio.FIRST_COMPLETED
+                )
 
     async def _idle(self, seconds: float) -> None:
         self._wake.clear()
@@ -168,8 +170,11 @@ class Worker:
         for claimed in batch:
             task = asyncio.create_task(self._process(claimed))
             self._in_flight[claimed.id] = task
-            task.add_done_callback(lambda _t, rid=claimed.id: self._in_flight.pop(rid, None))
+            task.add_done_callback(functools.partial(self._forget, claimed.id))
         return len(batch)
+
+    def _forget(self, request_id: int, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(request_id, None)
 
     async def _heartbeat(self) -> None:
         # Leases are renewed well before they lapse, so a long rate-limit wait never lets a
@@ -190,7 +195,9 @@ class Worker:
         try:
             await self.intercom.list_subscription_types()
         except Unauthorized:
-            log.error("Intercom still rejects the access token; no calls are made until it is fixed")
+            log.error(
+                "Intercom still rejects the access token; no calls are made until it is fixed"
+            )
             return
         except IntercomError:
             return
@@ -231,8 +238,12 @@ class Worker:
     async def _apply(self, claimed: Claimed) -> None:
         request = claimed.request
         if claimed.attempts > self.settings.max_attempts:
-            await self._finish(claimed, Status.DEAD, _Applied(),
-                               error=f"gave up after {self.settings.max_attempts} attempts")
+            await self._finish(
+                claimed,
+                Status.DEAD,
+                _Applied(),
+                error=f"gave up after {self.settings.max_attempts} attempts",
+            )
             return
         try:
             types = await self.types.select(request.scope)
@@ -278,9 +289,7 @@ class Worker:
             return
         status = Status.APPLIED if done.applied or not done.superseded else Status.SUPERSEDED
         await self._finish(claimed, status, done)
-        self.metrics.apply_seconds.observe(
-            (self.clock() - claimed.received_at).total_seconds()
-        )
+        self.metrics.apply_seconds.observe((self.clock() - claimed.received_at).total_seconds())
 
     async def _apply_to_contact(
         self,
@@ -310,20 +319,33 @@ class Worker:
     async def _make_call(self, contact_id: str, call: Call) -> Outcome:
         try:
             if call.action is Action.ATTACH:
-                result = await self._call("attach", lambda: self.intercom.attach_subscription(
-                    contact_id, call.type_id, call.consent_type))
+                result = await self._call(
+                    "attach",
+                    lambda: self.intercom.attach_subscription(
+                        contact_id, call.type_id, call.consent_type
+                    ),
+                )
             else:
-                result = await self._call("detach", lambda: self.intercom.detach_subscription(
-                    contact_id, call.type_id))
+                result = await self._call(
+                    "detach", lambda: self.intercom.detach_subscription(contact_id, call.type_id)
+                )
         except NotFound as exc:
             if exc.missing == "contact":
                 raise ContactGone(contact_id) from exc
             if call.action is Action.DETACH:
                 # Nothing to remove: the contact already has the default for this type.
-                return Outcome(contact_id, call.type_id, call.action.value, 404,
-                               exc.request_id, "already absent")
+                return Outcome(
+                    contact_id,
+                    call.type_id,
+                    call.action.value,
+                    404,
+                    exc.request_id,
+                    "already absent",
+                )
             raise
-        return Outcome(contact_id, call.type_id, call.action.value, result.status, result.request_id)
+        return Outcome(
+            contact_id, call.type_id, call.action.value, result.status, result.request_id
+        )
 
     async def _call(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
         """One paced Intercom call; a 429 is waited out in place a few times."""
@@ -346,25 +368,46 @@ class Worker:
 
     # -- outcomes ------------------------------------------------------------------------
 
-    async def _finish(self, claimed: Claimed, status: Status, done: _Applied,
-                      *, error: str | None = None) -> None:
+    async def _finish(
+        self, claimed: Claimed, status: Status, done: _Applied, *, error: str | None = None
+    ) -> None:
         kept = await self.ledger.finish(
-            claimed.id, self.owner, status, outcomes=done.outcomes, applied=done.applied,
-            occurred_at=claimed.request.occurred_at, error=error, now=self.clock(),
+            claimed.id,
+            self.owner,
+            status,
+            outcomes=done.outcomes,
+            applied=done.applied,
+            occurred_at=claimed.request.occurred_at,
+            error=error,
+            now=self.clock(),
         )
         self.metrics.outcomes.labels(status.value).inc()
         if not kept:
-            log.warning("request %d: lease lost before finishing; another worker has it", claimed.id)
+            log.warning(
+                "request %d: lease lost before finishing; another worker has it", claimed.id
+            )
         elif status is Status.DEAD:
-            log.error("request %d is dead (replay with `bridge replay %d`): %s",
-                      claimed.id, claimed.id, error)
+            log.error(
+                "request %d is dead (replay with `bridge replay %d`): %s",
+                claimed.id,
+                claimed.id,
+                error,
+            )
         else:
-            log.info("request %d %s: %s %s, %d call(s)", claimed.id, status.value,
-                     claimed.request.wanted.value, claimed.request.scope, len(done.outcomes))
+            log.info(
+                "request %d %s: %s %s, %d call(s)",
+                claimed.id,
+                status.value,
+                claimed.request.wanted.value,
+                claimed.request.scope,
+                len(done.outcomes),
+            )
 
     def _backoff(self, attempts: int) -> timedelta:
-        ceiling = min(self.settings.backoff_max_seconds,
-                      self.settings.backoff_base_seconds * 2 ** max(0, attempts - 1))
+        ceiling = min(
+            self.settings.backoff_max_seconds,
+            self.settings.backoff_base_seconds * 2 ** max(0, attempts - 1),
+        )
         # "Equal jitter": never sooner than half the step, so retries still spread out.
         return timedelta(seconds=ceiling / 2 + self.rng.uniform(0, ceiling / 2))
 
@@ -374,33 +417,58 @@ class Worker:
             await self._finish(claimed, Status.DEAD, done, error=error)
             return
         next_at = self.clock() + self._backoff(claimed.attempts)
-        await self.ledger.retry_later(claimed.id, self.owner, error=error,
-                                      next_attempt_at=next_at, outcomes=done.outcomes,
-                                      now=self.clock())
+        await self.ledger.retry_later(
+            claimed.id,
+            self.owner,
+            error=error,
+            next_attempt_at=next_at,
+            outcomes=done.outcomes,
+            now=self.clock(),
+        )
         self.metrics.outcomes.labels("retry").inc()
-        log.warning("request %d: %s; retry %d at %s", claimed.id, error, claimed.attempts,
-                    next_at.isoformat(timespec="seconds"))
+        log.warning(
+            "request %d: %s; retry %d at %s",
+            claimed.id,
+            error,
+            claimed.attempts,
+            next_at.isoformat(timespec="seconds"),
+        )
 
-    async def _requeue_for_rate_limit(self, claimed: Claimed, exc: RateLimited,
-                                      done: _Applied) -> None:
+    async def _requeue_for_rate_limit(
+        self, claimed: Claimed, exc: RateLimited, done: _Applied
+    ) -> None:
         reset = exc.reset_at or time.time() + 10
         next_at = datetime.fromtimestamp(reset, self.clock().tzinfo) + timedelta(
-            seconds=self.rng.uniform(0, 1))
-        await self.ledger.retry_later(claimed.id, self.owner, error=str(exc),
-                                      next_attempt_at=next_at, outcomes=done.outcomes,
-                                      refund_attempt=True, now=self.clock())
+            seconds=self.rng.uniform(0, 1)
+        )
+        await self.ledger.retry_later(
+            claimed.id,
+            self.owner,
+            error=str(exc),
+            next_attempt_at=next_at,
+            outcomes=done.outcomes,
+            refund_attempt=True,
+            now=self.clock(),
+        )
         self.metrics.outcomes.labels("rate_limited").inc()
 
     async def _not_found(self, claimed: Claimed, reason: str, done: _Applied | None = None) -> None:
         # Intercom's search lags new contacts by minutes: keep looking for a while.
         age = (self.clock() - claimed.received_at).total_seconds()
         if age < self.settings.contact_lag_seconds:
-            delay = min(self.settings.contact_lag_seconds - age,
-                        self._backoff(claimed.attempts).total_seconds())
+            delay = min(
+                self.settings.contact_lag_seconds - age,
+                self._backoff(claimed.attempts).total_seconds(),
+            )
             await self.ledger.retry_later(
-                claimed.id, self.owner, error=reason,
+                claimed.id,
+                self.owner,
+                error=reason,
                 next_attempt_at=self.clock() + timedelta(seconds=max(delay, 1.0)),
-                outcomes=(done.outcomes if done else []), refund_attempt=True, now=self.clock())
+                outcomes=(done.outcomes if done else []),
+                refund_attempt=True,
+                now=self.clock(),
+            )
             self.metrics.outcomes.labels("contact_pending").inc()
             return
         await self._finish(claimed, Status.UNMATCHED, done or _Applied(), error=reason)

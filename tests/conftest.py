@@ -15,7 +15,7 @@ from bridge.sandbox import Sandbox
 from bridge.settings import Settings, load_settings
 
 SECRET = "test-secret-key-0123456789"
-SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's made-up token
+SANDBOX_TOKEN = "sandbox-token"
 
 
 def make_settings(database_url: str, **env: str) -> Settings:

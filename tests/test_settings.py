@@ -74,7 +74,7 @@ def test_invalid_values_name_the_key_in_one_line(
 
 def test_intercom_token_is_required_only_where_intercom_is_reached() -> None:
     settings = load_settings(BASE)
-    with pytest.raises(SettingsError, match="^INTERCOM_ACCESS_TOKEN: required"):
+    with pytest.raises(SettingsError, match=r"^INTERCOM_ACCESS_TOKEN: required"):
         settings.require_intercom_token()
     token = load_settings({**BASE, "INTERCOM_ACCESS_TOKEN": "dG9rOmFiYw=="})
     assert token.require_intercom_token().reveal() == "dG9rOmFiYw=="
@@ -106,7 +106,7 @@ def test_toml_file_with_env_references(tmp_path: Path) -> None:
 def test_invalid_toml_is_one_line_naming_the_file(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[providers\n")
-    with pytest.raises(SettingsError, match="^BRIDGE_CONFIG: .* is not valid TOML"):
+    with pytest.raises(SettingsError, match=r"^BRIDGE_CONFIG: .* is not valid TOML"):
         load_settings({**BASE, "BRIDGE_CONFIG": str(config)})
 
 

@@ -41,8 +41,13 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-FAST = WorkerSettings(backoff_base_seconds=1.0, backoff_max_seconds=60.0, max_attempts=4,
-                      contact_lag_seconds=600.0, lease_seconds=60.0)
+FAST = WorkerSettings(
+    backoff_base_seconds=1.0,
+    backoff_max_seconds=60.0,
+    max_attempts=4,
+    contact_lag_seconds=600.0,
+    lease_seconds=60.0,
+)
 
 
 @pytest.fixture
@@ -57,8 +62,12 @@ async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
 @pytest.fixture
 async def intercom(sandbox: Sandbox) -> AsyncIterator[IntercomClient]:
     """A client talking to the sandbox, with a short timeout for timeout faults."""
-    client = IntercomClient(SANDBOX_TOKEN, base_url="http://sandbox.invalid", timeout=0.3,
-                            transport=httpx.ASGITransport(app=sandbox.app))
+    client = IntercomClient(
+        SANDBOX_TOKEN,
+        base_url="http://sandbox.invalid",
+        timeout=0.3,
+        transport=httpx.ASGITransport(app=sandbox.app),
+    )
     yield client
     await client.aclose()
 
@@ -69,18 +78,43 @@ def clock() -> Clock:
     return Clock(datetime.now(UTC) + timedelta(seconds=1))
 
 
-def make_worker(ledger: Ledger, intercom: IntercomClient, clock: Clock,
-                settings: WorkerSettings = FAST, owner: str = "w1") -> Worker:
+def make_worker(
+    ledger: Ledger,
+    intercom: IntercomClient,
+    clock: Clock,
+    settings: WorkerSettings = FAST,
+    owner: str = "w1",
+) -> Worker:
     """A worker with a hand-moved clock and seeded jitter."""
-    return Worker(ledger, intercom, TypeCache(intercom), settings, Metrics(), clock=clock,
-                  rng=random.Random(7), owner=owner)
+    return Worker(
+        ledger,
+        intercom,
+        TypeCache(intercom),
+        settings,
+        Metrics(),
+        clock=clock,
+        rng=random.Random(7),
+        owner=owner,
+    )
 
 
-def ask(identity: Identity, wanted: Wanted = Wanted.UNSUBSCRIBED, scope: Scope = Scope(),
-        *, minutes: float = 0, event: str | None = None) -> ConsentRequest:
+def ask(
+    identity: Identity,
+    wanted: Wanted = Wanted.UNSUBSCRIBED,
+    scope: Scope = Scope(),  # noqa: B008 - Scope is frozen
+    *,
+    minutes: float = 0,
+    event: str | None = None,
+) -> ConsentRequest:
     """A consent request that happened `minutes` after T0."""
-    return ConsentRequest(identity, wanted, scope, T0 + timedelta(minutes=minutes), "test",
-                          event or f"e-{random.random()}")
+    return ConsentRequest(
+        identity,
+        wanted,
+        scope,
+        T0 + timedelta(minutes=minutes),
+        "test",
+        event or f"e-{random.random()}",
+    )
 
 
 async def statuses(ledger: Ledger) -> list[str]:
@@ -95,8 +129,7 @@ async def test_single_type_unsubscribe_is_one_blind_call(
     await make_worker(ledger, intercom, clock).run_until_idle()
     assert not sandbox.receives(JANE_USER, "37846")
     calls = [r for r in sandbox.requests if r.path.startswith("/contacts/")]
-    assert [(r.method, r.path) for r in calls] == [
-        ("POST", f"/contacts/{JANE_USER}/subscriptions")]
+    assert [(r.method, r.path) for r in calls] == [("POST", f"/contacts/{JANE_USER}/subscriptions")]
     assert calls[0].json == {"id": "37846", "consent_type": "opt_out"}
     assert await statuses(ledger) == ["applied"]
 
@@ -107,7 +140,9 @@ async def test_channel_scope_reads_once_and_changes_only_what_differs(
     # Jane already opted out of 93; 95 is opt_in and she never opted in.
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(channel=Channel.EMAIL))])
     await make_worker(ledger, intercom, clock).run_until_idle()
-    contact_calls = [(r.method, r.path) for r in sandbox.requests if r.path.startswith("/contacts/")]
+    contact_calls = [
+        (r.method, r.path) for r in sandbox.requests if r.path.startswith("/contacts/")
+    ]
     assert contact_calls == [
         ("GET", f"/contacts/{JANE_USER}/subscriptions"),
         ("POST", f"/contacts/{JANE_USER}/subscriptions"),
@@ -147,8 +182,12 @@ async def test_unknown_contact_is_looked_for_until_the_lag_passes(
 ) -> None:
     sandbox.faults.search_lag = 3600  # Intercom's search hasn't indexed the new contact yet
     contact = sandbox.add_contact(email="fresh@example.com")
-    await ledger.record([ask(Identity(email="fresh@example.com"), scope=Scope(type_ids=("37846",))),
-                         ask(Identity(email="nobody@example.com"), event="nobody")])
+    await ledger.record(
+        [
+            ask(Identity(email="fresh@example.com"), scope=Scope(type_ids=("37846",))),
+            ask(Identity(email="nobody@example.com"), event="nobody"),
+        ]
+    )
     worker = make_worker(ledger, intercom, clock)
     await worker.run_until_idle()
     assert await statuses(ledger) == ["pending", "pending"]
@@ -236,8 +275,9 @@ async def test_rate_limit_429s_are_waited_out(
     sandbox.rate_limit = 4
     sandbox.window_seconds = 1.0
     people = [sandbox.add_contact(email=f"p{i}@example.com")["id"] for i in range(10)]
-    await ledger.record([ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",)))
-                         for p in people])
+    await ledger.record(
+        [ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",))) for p in people]
+    )
     worker = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=4))
     await asyncio.wait_for(worker.run_until_idle(), timeout=30)
     assert await statuses(ledger) == ["applied"] * 10
@@ -248,14 +288,17 @@ async def test_a_killed_worker_s_requests_are_taken_up_and_applied_once(
     ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
 ) -> None:
     people = [sandbox.add_contact(email=f"k{i}@example.com")["id"] for i in range(6)]
-    await ledger.record([ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",)))
-                         for p in people])
+    await ledger.record(
+        [ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",))) for p in people]
+    )
     sandbox.faults.latency = 0.05
-    doomed = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=2),
-                         owner="doomed")
+    doomed = make_worker(
+        ledger, intercom, clock, dataclasses.replace(FAST, concurrency=2), owner="doomed"
+    )
     runner = asyncio.create_task(doomed.run_until_idle())
-    while not any(r.method == "POST" and r.status == 200 for r in sandbox.requests):
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):
+        while not any(r.method == "POST" and r.status == 200 for r in sandbox.requests):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     # A kill: tasks die mid-call, no release, no finish.
     runner.cancel()
     for task in list(doomed._in_flight.values()):

@@ -37,7 +37,7 @@ class Database(Protocol):
     def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Transaction]:
         """Commit when the block ends normally, roll back otherwise.
 
-        Driver errors leave it as `LedgerUnavailable`; `write=False` lets SQLite start a
+        Driver errors come out as `LedgerUnavailable`; `write=False` lets SQLite start a
         deferred transaction that does not take the write lock.
         """
 

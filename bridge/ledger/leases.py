@@ -1,10 +1,12 @@
-"""The worker's side of the queue: claim due requests under a lease, extend, settle, release."""
+"""The worker's side of the queue: claim under a lease, extend, settle with outcomes, release."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .database import Transaction, in_list
+from .codec import encode_outcome, scrubbed
+from .database import Transaction, in_list, values_rows
+from .models import Outcome
 
 
 def _due(row: str) -> str:
@@ -80,6 +82,17 @@ WHERE request_id IN {ids} AND {due} AND {no_live_lease}
 RETURNING request_id, attempts"""
 
 _LEASE_HELD = "status = 'leased' AND lease_owner = :owner"
+
+_OUTCOME_FIELDS = (
+    "request_id",
+    "at",
+    "contact_id",
+    "type_id",
+    "action",
+    "http_status",
+    "intercom_request_id",
+    "detail",
+)
 
 
 async def claim(
@@ -175,4 +188,41 @@ async def release(tx: Transaction, *, owner: str, ids: Sequence[int] | None, now
             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = :now
         WHERE {_LEASE_HELD}{only}""",  # noqa: S608
         {**params, "owner": owner, "now": now},
+    )
+
+
+async def add_outcomes(
+    tx: Transaction, request_id: int, outcomes: Sequence[Outcome], now: int
+) -> None:
+    """Append what was done for a request; an outcome without a time happened `now`."""
+    if not outcomes:
+        return
+    rows = [encode_outcome(outcome, request_id=request_id, now=now) for outcome in outcomes]
+    values, params = values_rows(_OUTCOME_FIELDS, rows)
+    await tx.execute(
+        f"INSERT INTO outcomes ({', '.join(_OUTCOME_FIELDS)}) VALUES {values}",  # noqa: S608
+        params,
+    )
+
+
+async def advance_last_applied(
+    tx: Transaction, request_id: int, applied: Sequence[tuple[str, str]], occurred_at: int
+) -> None:
+    """Move each (contact_id, type_id) forward to `occurred_at` unless a newer event is there."""
+    # Deduplicated: PostgreSQL refuses an upsert that touches one row twice in a statement.
+    pairs = list(dict.fromkeys((scrubbed(c), scrubbed(t)) for c, t in applied))
+    if not pairs:
+        return
+    rows = [
+        {"contact_id": c, "type_id": t, "occurred_at": occurred_at, "request_id": request_id}
+        for c, t in pairs
+    ]
+    values, params = values_rows(("contact_id", "type_id", "occurred_at", "request_id"), rows)
+    # The WHERE keeps the newest event: an older one finishing late never moves it back.
+    await tx.execute(
+        "INSERT INTO last_applied (contact_id, type_id, occurred_at, request_id)"  # noqa: S608
+        f" VALUES {values} ON CONFLICT (contact_id, type_id) DO UPDATE"
+        " SET occurred_at = excluded.occurred_at, request_id = excluded.request_id"
+        " WHERE last_applied.occurred_at < excluded.occurred_at",
+        params,
     )

@@ -10,13 +10,12 @@ from bridge.consent import ConsentRequest, utcnow
 from . import leases, migrations, queries
 from .codec import (
     decode_request,
-    encode_outcome,
     encode_request,
     from_micros,
     scrubbed,
     to_micros,
 )
-from .database import DEFAULT_URL, Database, Transaction, in_list, open_database, values_rows
+from .database import DEFAULT_URL, Database, in_list, open_database
 from .models import (
     Claimed,
     Outcome,
@@ -26,17 +25,6 @@ from .models import (
     Status,
 )
 from .recorder import Recorder
-
-_OUTCOME_FIELDS = (
-    "request_id",
-    "at",
-    "contact_id",
-    "type_id",
-    "action",
-    "http_status",
-    "intercom_request_id",
-    "detail",
-)
 
 
 async def open_ledger(url: str = DEFAULT_URL) -> Ledger:
@@ -172,9 +160,9 @@ class Ledger:
             )
             if stored is None:
                 return False
-            await _insert_outcomes(tx, request_id, outcomes, at)
+            await leases.add_outcomes(tx, request_id, outcomes, at)
             newest = stored if occurred_at is None else to_micros(occurred_at)
-            await _advance_last_applied(tx, request_id, applied, newest)
+            await leases.advance_last_applied(tx, request_id, applied, newest)
         return True
 
     async def retry_later(
@@ -203,7 +191,7 @@ class Ledger:
             )
             if stored is None:
                 return False
-            await _insert_outcomes(tx, request_id, outcomes, at)
+            await leases.add_outcomes(tx, request_id, outcomes, at)
         return True
 
     async def release(self, owner: str, ids: Sequence[int] | None = None, *, now: datetime) -> int:
@@ -281,38 +269,3 @@ def _micros(seconds: float) -> int:
     if seconds <= 0:
         raise ValueError("a lease must last a positive number of seconds")
     return round(seconds * 1_000_000)
-
-
-async def _insert_outcomes(
-    tx: Transaction, request_id: int, outcomes: Sequence[Outcome], now: int
-) -> None:
-    if not outcomes:
-        return
-    rows = [encode_outcome(outcome, request_id=request_id, now=now) for outcome in outcomes]
-    values, params = values_rows(_OUTCOME_FIELDS, rows)
-    await tx.execute(
-        f"INSERT INTO outcomes ({', '.join(_OUTCOME_FIELDS)}) VALUES {values}",  # noqa: S608
-        params,
-    )
-
-
-async def _advance_last_applied(
-    tx: Transaction, request_id: int, applied: Sequence[tuple[str, str]], occurred_at: int
-) -> None:
-    # Deduplicated: PostgreSQL refuses an upsert that touches one row twice in a statement.
-    pairs = list(dict.fromkeys((scrubbed(c), scrubbed(t)) for c, t in applied))
-    if not pairs:
-        return
-    rows = [
-        {"contact_id": c, "type_id": t, "occurred_at": occurred_at, "request_id": request_id}
-        for c, t in pairs
-    ]
-    values, params = values_rows(("contact_id", "type_id", "occurred_at", "request_id"), rows)
-    # The WHERE keeps the newest event: an older one finishing late never moves it back.
-    await tx.execute(
-        "INSERT INTO last_applied (contact_id, type_id, occurred_at, request_id)"  # noqa: S608
-        f" VALUES {values} ON CONFLICT (contact_id, type_id) DO UPDATE"
-        " SET occurred_at = excluded.occurred_at, request_id = excluded.request_id"
-        " WHERE last_applied.occurred_at < excluded.occurred_at",
-        params,
-    )

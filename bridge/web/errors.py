@@ -11,6 +11,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.templating import Jinja2Templates
 
 from bridge.logsafe import mask_path
 
@@ -69,16 +70,20 @@ def _wants_html(request: Request) -> bool:
     )
 
 
-def render_error(request: Request, status: int, title: str, message: str,
-                 headers: dict[str, str] | None = None) -> Response:
+def render_error(
+    request: Request, status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     """The response for an error, shaped for whoever asked."""
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": title, "message": message}, status, headers=headers)
     if _wants_html(request):
-        templates = request.app.state.services.templates
+        templates: Jinja2Templates = request.app.state.services.templates
         return templates.TemplateResponse(
-            request, "error.html", {"title": title, "message": message},
-            status_code=status, headers=headers,
+            request,
+            "error.html",
+            {"title": title, "message": message},
+            status_code=status,
+            headers=headers,
         )
     return PlainTextResponse(f"{title}: {message}\n", status, headers=headers)
 
