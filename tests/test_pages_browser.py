@@ -1,0 +1,168 @@
+"""The unsubscribe pages in a real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from bridge.app import create_app
+from bridge.consent import Identity, Scope
+from bridge.links import LinkClaims, LinkSigner, Purpose
+from bridge.sandbox import Sandbox
+from tests.conftest import SECRET, make_settings
+
+CHROMIUM = os.environ.get("BRIDGE_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).parent / "output" / "screenshots"
+JANE = "63a07ddf05a32042dffac965"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not shutil.which(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """The bridge served by uvicorn on a thread, with the sandbox as Intercom."""
+
+    def __init__(self, sandbox: Sandbox, database_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = make_settings(database_url, BRIDGE_PUBLIC_URL=self.url)
+        app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def link(self, type_id: str) -> str:
+        """A signed unsubscribe link for Jane and one type."""
+        claims = LinkClaims(Identity(contact_id=JANE), Scope(type_ids=(type_id,)))
+        return LinkSigner([SECRET]).url(self.url, Purpose.UNSUBSCRIBE, claims)
+
+
+@pytest.fixture
+def live(sandbox: Sandbox, sqlite_url: str) -> Iterator[LiveServer]:
+    """A running bridge."""
+    with LiveServer(sandbox, sqlite_url) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless; never a downloaded browser."""
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def phone_page(browser: object, *, javascript: bool = True) -> object:
+    """A 360-px-wide phone-sized page."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 360, "height": 740}, java_script_enabled=javascript
+    )
+    return context.new_page()
+
+
+def shot(page: object, name: str) -> None:
+    """Save a screenshot for review under tests/output/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    """Poll a condition until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_open_press_and_the_sandbox_contact_is_unsubscribed(
+    browser: object, live: LiveServer, sandbox: Sandbox, javascript: bool
+) -> None:
+    page = phone_page(browser, javascript=javascript)
+    assert sandbox.receives(JANE, "37846")
+    response = page.goto(live.link("37846"))  # type: ignore[attr-defined]
+    assert response.status == 200
+    heading = page.get_by_role("heading", level=1)  # type: ignore[attr-defined]
+    assert heading.inner_text() == "Unsubscribe?"
+    assert "Product updates" in page.content()  # type: ignore[attr-defined]
+    button = page.get_by_role("button", name="Unsubscribe")  # type: ignore[attr-defined]
+    box = button.bounding_box()
+    assert box["width"] <= 360 and box["height"] >= 44  # fits the phone; a real touch target
+    shot(page, f"unsubscribe-confirm-{'js' if javascript else 'nojs'}")
+    assert sandbox.receives(JANE, "37846")  # opening the page changed nothing
+    button.click()
+    page.get_by_role("heading", name="You're unsubscribed").wait_for()  # type: ignore[attr-defined]
+    shot(page, f"unsubscribe-done-{'js' if javascript else 'nojs'}")
+    wait_until(lambda: not sandbox.receives(JANE, "37846"))
+    page.get_by_role("button", name="Undo: keep me subscribed").click()  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="You're subscribed again").wait_for()  # type: ignore[attr-defined]
+    wait_until(lambda: sandbox.receives(JANE, "37846"))
+
+
+def test_keyboard_alone_can_unsubscribe(
+    browser: object, live: LiveServer, sandbox: Sandbox
+) -> None:
+    page = phone_page(browser)
+    page.goto(live.link("37846"))  # type: ignore[attr-defined]
+    page.keyboard.press("Tab")  # type: ignore[attr-defined]
+    focused = page.evaluate("document.activeElement.textContent")  # type: ignore[attr-defined]
+    assert focused == "Unsubscribe"
+    outline = page.evaluate(  # type: ignore[attr-defined]
+        "getComputedStyle(document.activeElement).outlineStyle"
+    )
+    assert outline == "solid"  # focus is visible
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="You're unsubscribed").wait_for()  # type: ignore[attr-defined]
+    wait_until(lambda: not sandbox.receives(JANE, "37846"))
+
+
+def test_a_tampered_link_shows_a_plain_error_page(browser: object, live: LiveServer) -> None:
+    page = phone_page(browser)
+    link = live.link("37846")
+    response = page.goto(link[:-3] + "xyz")  # type: ignore[attr-defined]
+    assert response.status == 400
+    assert page.get_by_role("heading", level=1).inner_text() == "This link isn't valid"  # type: ignore[attr-defined]
+    assert page.get_by_role("button").count() == 0  # type: ignore[attr-defined]
+    shot(page, "unsubscribe-invalid")
