@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
+import psycopg
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -16,6 +20,7 @@ from bridge.settings import Settings, load_settings
 
 SECRET = "test-secret-key-0123456789"
 SANDBOX_TOKEN = "sandbox-token"
+PG_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
 
 
 def make_settings(database_url: str, **env: str) -> Settings:
@@ -61,3 +66,35 @@ def client(app: Starlette) -> Iterator[TestClient]:
     """A test client with the lifespan running."""
     with TestClient(app, base_url="https://consent.example.com") as test_client:
         yield test_client
+
+
+def pg_url(schema: str) -> str:
+    """The test server's URL with every connection's search_path (and name) set to `schema`."""
+    assert PG_URL is not None
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """The URL of a fresh PostgreSQL schema, dropped afterwards; skips without a server."""
+    if not PG_URL:
+        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
+    schema = f"ledger_test_{uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield pg_url(schema)
+    finally:
+        async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    async with postgres_schema() as url:
+        yield url

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from uuid import uuid4
 
 import psycopg
 import pytest
@@ -23,43 +21,10 @@ from bridge.ledger import (
     open_ledger,
 )
 from bridge.ledger.postgres import PostgresDatabase
-
-PG_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
+from tests.conftest import postgres_schema
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)  # when the tests' requests are received, and so first due
-
-
-def pg_url(schema: str) -> str:
-    """The test server's URL with every connection's search_path (and name) set to `schema`."""
-    assert PG_URL is not None
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
-
-
-@asynccontextmanager
-async def postgres_schema() -> AsyncIterator[str]:
-    """The URL of a fresh PostgreSQL schema, dropped afterwards; skips without a server."""
-    if not PG_URL:
-        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
-    schema = f"ledger_test_{uuid4().hex[:12]}"
-    async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield pg_url(schema)
-    finally:
-        async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    async with postgres_schema() as url:
-        yield url
 
 
 @pytest.fixture

@@ -7,10 +7,6 @@ import asyncio
 from bridge.ledger import open_ledger
 from bridge.ledger.migrations import MIGRATIONS
 
-from .test_ledger import database_url
-
-__all__ = ["database_url"]  # the fixture, shared with the ledger suite
-
 NAMES = [migration.name for migration in MIGRATIONS]
 
 

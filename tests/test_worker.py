@@ -7,7 +7,6 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -51,9 +50,9 @@ FAST = WorkerSettings(
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    """A migrated SQLite ledger."""
-    opened = await open_ledger(f"sqlite:///{tmp_path / 'worker.db'}")
+async def ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """A migrated ledger on each database."""
+    opened = await open_ledger(database_url)
     await opened.migrate()
     yield opened
     await opened.close()
