@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
-from bridge.app import create_app
+from bridge.app import MigrationsPending, create_app
 from bridge.consent import Identity, Scope
 from bridge.ledger import Status
 from bridge.links import LinkClaims, LinkSigner, Purpose
@@ -122,3 +123,12 @@ def test_health_and_readiness_when_all_is_well(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "checks": {"database": "ok", "intercom": "ok"}}
+
+
+def test_serving_refuses_a_database_behind_when_auto_migrate_is_off(
+    sqlite_url: str, sandbox: Sandbox
+) -> None:
+    settings = make_settings(sqlite_url, BRIDGE_AUTO_MIGRATE="false")
+    app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
+    with pytest.raises(MigrationsPending, match=r"run `bridge migrate`"), TestClient(app):
+        pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -621,3 +622,41 @@ async def test_free_running_workers_with_skewed_clocks(ledger: Ledger, database_
         for worker in workers[1:]:
             await worker.close()
     assert len(applied) == len(set(applied)) == 36
+
+
+async def test_a_cancelled_transaction_leaves_the_ledger_usable(ledger: Ledger) -> None:
+    """A worker killed mid-transaction must not leave the connection inside it."""
+    entered = asyncio.Event()
+
+    async def stuck() -> None:
+        async with ledger.database.transaction() as tx:
+            await tx.execute("SELECT 1")
+            entered.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(stuck())
+    await asyncio.wait_for(entered.wait(), 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    [recorded] = await ledger.record([consent("after-cancel")])
+    assert (await ledger.get(recorded.id)) is not None
+
+
+async def test_cancelled_while_waiting_to_begin_leaves_sqlite_usable(tmp_path: Path) -> None:
+    """The BEGIN a cancelled task was waiting on still runs on the thread; it is rolled back."""
+    path = tmp_path / "busy.db"
+    ledger = await open_ledger(f"sqlite:///{path}")
+    await ledger.migrate()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock, so our BEGIN IMMEDIATE waits
+    try:
+        task = asyncio.create_task(ledger.claim("w", limit=1, lease_seconds=60, now=NOW))
+        await asyncio.sleep(0.2)  # the writer thread is now inside BEGIN IMMEDIATE, waiting
+        task.cancel()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await asyncio.gather(task, return_exceptions=True)
+    [recorded] = await ledger.record([consent("after")])
+    assert (await ledger.get(recorded.id)) is not None
+    await ledger.close()

@@ -113,15 +113,17 @@ class SQLiteDatabase:
         async with self._lock:
             try:
                 await self.run("BEGIN IMMEDIATE" if write else "BEGIN", None)
-                try:
-                    yield SQLiteTransaction(self)
-                except BaseException:
-                    await self._rollback()
-                    raise
+                yield SQLiteTransaction(self)
                 await self.run("COMMIT", None)
-            except sqlite3.Error as exc:
-                await self._rollback()
-                raise unavailable(exc) from exc
+            except BaseException as exc:
+                # Also on cancellation: the thread may have run BEGIN (or not yet COMMIT) after
+                # the awaiting task gave up, and the one connection must not stay inside it.
+                # Shielded, so a second cancellation cannot skip it; the rollback is a no-op
+                # when nothing is open.
+                await asyncio.shield(self._rollback())
+                if isinstance(exc, sqlite3.Error):
+                    raise unavailable(exc) from exc
+                raise
 
     async def _rollback(self) -> None:
         conn = self._conn
