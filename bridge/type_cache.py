@@ -32,6 +32,7 @@ class TypeCache:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self._failed_at = float("-inf")
+        self.last_error: Exception | None = None
 
     def peek(self) -> list[SubscriptionType] | None:
         """The cached list, however old, without calling Intercom."""
@@ -49,7 +50,12 @@ class TypeCache:
             fresh = self._clock() - self._fetched_at < self._min_refresh_interval
             if self._types is not None and fresh:
                 return self._types
-            self._types = await self._client.list_subscription_types()
+            try:
+                self._types = await self._client.list_subscription_types()
+            except IntercomError as exc:
+                self.last_error = exc
+                raise
+            self.last_error = None
             self._fetched_at = self._clock()
             log.info(
                 "subscription types loaded: %d (%d live)",

@@ -132,3 +132,15 @@ def test_serving_refuses_a_database_behind_when_auto_migrate_is_off(
     app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
     with pytest.raises(MigrationsPending, match=r"run `bridge migrate`"), TestClient(app):
         pass
+
+
+def test_readiness_without_a_worker_asks_intercom_once_and_reports_401(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    sandbox.faults.unauthorized = True
+    for _ in range(3):
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["intercom"] == "token rejected (401)"
+    # Failures are remembered for a few seconds: probes do not pile calls onto Intercom.
+    assert sandbox.count(path_prefix="/subscription_types") == 1

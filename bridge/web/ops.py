@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bridge.intercom import IntercomError, Unauthorized
+from bridge.consent import Scope
+from bridge.intercom import Unauthorized
 from bridge.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,16 +36,19 @@ async def readyz(request: Request) -> Response:
         log.warning("readiness: database check failed: %s", type(exc).__name__)
         checks["database"] = "unreachable"
     worker = services.worker
-    if worker is not None and worker.halted:
-        checks["intercom"] = "token rejected (401)"
+    if worker is not None:
+        # The worker calls Intercom all the time; its view is fresher than a probe's.
+        checks["intercom"] = "token rejected (401)" if worker.halted else "ok"
     else:
-        try:
-            await services.types.get()
+        # Cached, with a short timeout and a pause after failures: probes never pile up calls.
+        described = await services.types.describe(Scope())
+        error = services.types.last_error
+        if described is not None:
             checks["intercom"] = "ok"
-        except Unauthorized:
+        elif isinstance(error, Unauthorized):
             checks["intercom"] = "token rejected (401)"
-        except IntercomError as exc:
-            checks["intercom"] = f"degraded: {type(exc).__name__}"
+        else:
+            checks["intercom"] = f"degraded: {type(error).__name__ if error else 'no answer'}"
     ready = checks["database"] == "ok" and not checks["intercom"].startswith("token")
     return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
 
