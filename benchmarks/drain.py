@@ -74,10 +74,8 @@ def route(seen: SeenRequest) -> str:
 
 def windows(calls: list[SeenRequest], started: float, limit: int) -> dict[str, Any]:
     """Calls per full rate-limit window (aligned on epoch multiples of 10 s, as the sandbox's)."""
-    if not calls:
-        return {"full_windows": 0}
     first = math.floor(started / WINDOW_SECONDS)
-    last = math.floor(calls[-1].at / WINDOW_SECONDS)
+    last = math.floor(calls[-1].at / WINDOW_SECONDS) if calls else first
     # The window the drain started in and the one its last call fell in are partial: dropped.
     full = range(first + 1, last)
     answered = Counter(math.floor(c.at / WINDOW_SECONDS) for c in calls if c.status != 429)
@@ -124,6 +122,7 @@ async def drain(worker: Worker, ledger: Ledger, max_seconds: float) -> tuple[int
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Seed the sandbox, record the requests, drain them, and measure what Intercom saw."""
     sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=args.limit, window_seconds=WINDOW_SECONDS)
     contacts = [contact_id(0xD0, i) for i in range(args.requests)]
     for cid in contacts:
@@ -219,27 +218,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def number(value: float | None, spec: str) -> str:
+    """A number formatted by `spec`, or n/a."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def summary(result: dict[str, Any]) -> str:
-    windows = result["answered_per_full_window"] if result["full_windows"] else []
-    achieved = result["achieved_over_allowed"]
-    per_change = result["calls_per_change"]
-    scope = result["config"]["scope"]
+    """A few lines for people; the JSON line has everything."""
+    goal = (
+        f"goal <= {GOAL_CALLS_PER_CHANGE}"
+        if result["config"]["scope"] == "type"
+        else "channel scope reads the list first"
+    )
+    statuses = ", ".join(f"{k} {v}" for k, v in result["statuses"].items() if v)
     lines = [
         f"  drained in {result['drain_seconds']:.1f} s ({result['passes']} pass(es)"
         f"{', TIMED OUT' if result['timed_out'] else ''}); recording took"
         f" {result['record_seconds']:.2f} s",
         f"  achieved / allowed over {result['full_windows']} full window(s):"
-        f" {'n/a' if achieved is None else f'{achieved:.3f}'} (answered calls per window"
-        f" {windows}); overall {result['overall_answered_per_s']:.1f} calls/s ="
-        f" {result['overall_over_allowed']:.3f} of allowed",
+        f" {number(result['achieved_over_allowed'], '.3f')} (answered calls per window"
+        f" {result.get('answered_per_full_window', [])}); overall"
+        f" {number(result['overall_answered_per_s'], '.1f')} calls/s ="
+        f" {number(result['overall_over_allowed'], '.3f')} of allowed",
         f"  429s: {result['calls_by_status'].get('429', 0)} of {result['calls']} calls ="
         f" {result['share_429']:.2%} (goal <= {GOAL_429_SHARE:.0%})",
         f"  lost: {result['lost']} ({result['not_applied']} not applied,"
-        f" {result['still_receiving']} contacts still receiving); statuses"
-        f" {', '.join(f'{k} {v}' for k, v in result['statuses'].items() if v)}",
-        f"  calls per change: {per_change:.4f} ({result['contact_calls_per_change']:.4f} without"
-        f" the one-time /subscription_types call) over {result['changes']} changed contacts"
-        + (f" (goal <= {GOAL_CALLS_PER_CHANGE})" if scope == "type" else " (channel: reads first)"),
+        f" {result['still_receiving']} contacts still receiving); statuses {statuses}",
+        f"  calls per change: {number(result['calls_per_change'], '.4f')}"
+        f" ({number(result['contact_calls_per_change'], '.4f')} without the one-time"
+        f" /subscription_types call) over {result['changes']} changed contacts ({goal})",
         f"  calls: {result['calls_by_route']}",
     ]
     return "\n".join(lines)
