@@ -177,7 +177,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     calls = sandbox.requests
     after = {c: tuple(sandbox.receives(c, t) for t in scope_types) for c in contacts}
-    flipped = sum(before[c] != after[c] for c in contacts)
+    # An effective change is one (contact, subscription type) whose state flipped: a channel
+    # unsubscribe that stops two email types is two changes.
+    flipped = sum(b != a for c in contacts for b, a in zip(before[c], after[c], strict=True))
     still_receiving = sum(any(after[c]) for c in contacts)
     not_applied = sum(statuses.values()) - statuses[Status.APPLIED.value]
     contact_calls = sum(c.path.startswith("/contacts/") for c in calls)
@@ -246,7 +248,7 @@ def summary(result: dict[str, Any]) -> str:
         f" {result['still_receiving']} contacts still receiving); statuses {statuses}",
         f"  calls per change: {number(result['calls_per_change'], '.4f')}"
         f" ({number(result['contact_calls_per_change'], '.4f')} without the one-time"
-        f" /subscription_types call) over {result['changes']} changed contacts ({goal})",
+        f" /subscription_types call) over {result['changes']} changed (contact, type) states ({goal})",
         f"  calls: {result['calls_by_route']}",
     ]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from bridge.app import create_app
 from bridge.sandbox import Sandbox
@@ -31,10 +32,28 @@ def hello() -> Starlette:
     return Starlette(routes=[Route("/unsubscribe/{token}", accept, methods=["POST"])])
 
 
-def bridge() -> Starlette:
-    """The bridge as deployed (settings from the environment), Intercom being the sandbox."""
+def _seeded_sandbox() -> Sandbox:
     sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=int(os.environ["BENCH_INTERCOM_LIMIT"]))
     tag = int(os.environ["BENCH_SEED_TAG"])
     for index in range(int(os.environ["BENCH_SEED_COUNT"])):
         sandbox.add_contact(contact_id=contact_id(tag, index))
-    return create_app(load_settings(), intercom_transport=httpx.ASGITransport(app=sandbox.app))
+    return sandbox
+
+
+def sandbox() -> ASGIApp:
+    """The sandbox Intercom alone, served in its own process as Intercom is in production."""
+    return _seeded_sandbox().app
+
+
+def bridge() -> Starlette:
+    """The bridge as deployed (settings from the environment), Intercom being the sandbox.
+
+    With BENCH_SANDBOX_REMOTE set, the bridge calls a sandbox served by another process at
+    INTERCOM_BASE_URL over HTTP; otherwise the sandbox runs inside the bridge's own process
+    and its CPU is charged to the bridge.
+    """
+    if os.environ.get("BENCH_SANDBOX_REMOTE"):
+        return create_app(load_settings())
+    return create_app(
+        load_settings(), intercom_transport=httpx.ASGITransport(app=_seeded_sandbox().app)
+    )

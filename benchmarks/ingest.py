@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import sys
@@ -45,7 +46,13 @@ def write_paths(path: Path, tag: int, count: int) -> None:
 
 
 def bridge_env(
-    database_url: str, *, worker: bool, intercom_limit: int, tag: int, seed: int
+    database_url: str,
+    *,
+    worker: bool,
+    intercom_limit: int,
+    tag: int,
+    seed: int,
+    sandbox_url: str | None = None,
 ) -> dict[str, str]:
     """The bridge server's environment: ours, less any bridge settings of the caller's shell."""
     env = {
@@ -57,7 +64,8 @@ def bridge_env(
         **env,
         "BRIDGE_SECRET_KEYS": SECRET_KEY,
         "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
-        "INTERCOM_BASE_URL": SANDBOX_URL,
+        "INTERCOM_BASE_URL": sandbox_url or SANDBOX_URL,
+        **({"BENCH_SANDBOX_REMOTE": "1"} if sandbox_url else {}),
         "BRIDGE_PUBLIC_URL": f"http://{HOST}",
         "DATABASE_URL": database_url,
         "BRIDGE_WORKER_IN_PROCESS": "true" if worker else "false",
@@ -106,9 +114,16 @@ def run_bridge(
         database_url, worker=not args.no_worker, intercom_limit=args.intercom_limit,
         tag=round_no, seed=min(args.tokens, reachable),
     )  # fmt: skip
-    server = Server("factories:bridge", env=env, log_path=workdir / "server.log")
-    with server:
-        run = {"round": round_no, **measure(server, paths, args)}
+    with contextlib.ExitStack() as stack:
+        if args.sandbox == "remote":
+            intercom = stack.enter_context(
+                Server("factories:sandbox", env=env, log_path=workdir / "sandbox.log")
+            )
+            env = {**env, "INTERCOM_BASE_URL": f"http://{HOST}:{intercom.port}",
+                   "BENCH_SANDBOX_REMOTE": "1"}  # fmt: skip
+        server = Server("factories:bridge", env=env, log_path=workdir / "server.log")
+        with server:
+            run = {"round": round_no, **measure(server, paths, args)}
     # The server has stopped: every request it answered 200 must be in the file.
     statuses = asyncio.run(ledger_statuses(database_url))
     recorded = sum(statuses.values())
@@ -149,6 +164,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
     parser.add_argument("--rounds", type=int, default=2, help="baseline+bridge pairs (2)")
     parser.add_argument("--no-worker", action="store_true", help="no in-process worker")
+    parser.add_argument(
+        "--sandbox",
+        choices=["remote", "in-process"],
+        default="remote",
+        help="serve the sandbox Intercom in its own process, as Intercom is (remote, default), "
+        "or inside the bridge's process, which charges its CPU to the bridge",
+    )
     parser.add_argument(
         "--intercom-limit", type=int, default=2000, help="sandbox calls allowed per 10 s (2000)"
     )
@@ -198,6 +220,7 @@ def main() -> int:
             "config": {
                 "connections": args.connections, "warmup_s": args.warmup,
                 "duration_s": args.duration, "rounds": args.rounds, "worker": not args.no_worker,
+                "sandbox": args.sandbox,
                 "intercom_limit_per_10s": args.intercom_limit, "tokens": args.tokens,
                 "python": sys.version.split()[0],
             },

@@ -101,7 +101,7 @@ def test_button_with_the_same_nonce_records_once(client: TestClient) -> None:
 
 def test_undo_records_a_resubscribe(client: TestClient) -> None:
     path = link_path(LinkClaims(JANE, Scope(type_ids=("93",))))
-    done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    done = client.post(path, data={"action": "unsubscribe"})
     assert 'value="resubscribe"' in done.text
     undone = client.post(path, data={"action": "resubscribe"})
     assert undone.status_code == 200

@@ -37,6 +37,13 @@ class InvalidLink(BridgeHTTPError):
     title = "This link isn't valid"
 
 
+class BadForm(BridgeHTTPError):
+    """A form body that could not be parsed (too many fields, broken multipart)."""
+
+    status_code = 400
+    title = "Bad request"
+
+
 class ExpiredLinkError(BridgeHTTPError):
     """A genuine link past its configured maximum age."""
 

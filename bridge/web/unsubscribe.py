@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from bridge.consent import ConsentRequest, Wanted, utcnow
@@ -21,9 +22,14 @@ from bridge.ledger import LedgerUnavailable
 from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose
 from bridge.logsafe import mask_email, mask_phone
 from bridge.services import Services
-from bridge.web.errors import ExpiredLinkError, InvalidLink, Unavailable
+from bridge.web.errors import BadForm, ExpiredLinkError, InvalidLink, Unavailable
 
 SOURCE = "unsubscribe"
+_MAX_FIELDS = 20
+ONE_CLICK_DONE = (
+    '<!doctype html><html lang="en"><meta charset="utf-8"><title>Unsubscribed</title>'
+    "<p>You're unsubscribed.</p></html>"
+)
 # Token pages must never be stored by shared caches or shown again from history.
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
@@ -82,12 +88,28 @@ def _event_id(form_nonce: object) -> str:
     return uuid.uuid4().hex
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """The posted fields; urlencoded bodies (every RFC 8058 POST may be one) parsed directly."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        body = (await request.body()).decode("utf-8", errors="replace")
+        return dict(parse_qsl(body, max_num_fields=_MAX_FIELDS))
+    form = await request.form(max_fields=_MAX_FIELDS, max_files=0)
+    try:
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    finally:
+        await form.close()
+
+
 async def submit(request: Request) -> Response:
     """POST: record an unsubscribe (or, from the undo button, a resubscribe) and say so."""
     services: Services = request.app.state.services
     token = request.path_params["token"]
     claims = _claims(services, token)
-    form = await request.form()
+    try:
+        form = await _form(request)
+    except ValueError:
+        raise BadForm("The form could not be read.") from None
     undo = form.get("action") == "resubscribe"
     one_click = form.get("List-Unsubscribe") == "One-Click"
     consent = ConsentRequest(
@@ -102,7 +124,6 @@ async def submit(request: Request) -> Response:
             **({"locale": claims.locale} if claims.locale else {}),
         },
     )
-    await form.close()
     try:
         await services.ledger.record(
             [consent], payload_sha256=hashlib.sha256(token.encode()).hexdigest()
@@ -115,6 +136,9 @@ async def submit(request: Request) -> Response:
     services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
     if services.worker is not None:
         services.worker.wake()
+    if one_click:
+        # The mailbox provider's robot posted this; nobody reads the page, so skip rendering.
+        return HTMLResponse(ONE_CLICK_DONE, headers=NO_STORE)
     template = "unsubscribe/resubscribed.html" if undo else "unsubscribe/done.html"
     return await _page(request, template, claims)
 
