@@ -248,7 +248,8 @@ def summary(result: dict[str, Any]) -> str:
         f" {result['still_receiving']} contacts still receiving); statuses {statuses}",
         f"  calls per change: {number(result['calls_per_change'], '.4f')}"
         f" ({number(result['contact_calls_per_change'], '.4f')} without the one-time"
-        f" /subscription_types call) over {result['changes']} changed (contact, type) states ({goal})",
+        f" /subscription_types call) over {result['changes']} changed (contact, type) states"
+        f" ({goal})",
         f"  calls: {result['calls_by_route']}",
     ]
     return "\n".join(lines)
