@@ -314,22 +314,34 @@ async def test_a_killed_worker_s_requests_are_taken_up_and_applied_once(
 
 
 async def test_stop_finishes_what_it_can_and_releases_the_rest(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, sandbox: Sandbox, clock: Clock
 ) -> None:
     people = [sandbox.add_contact(email=f"s{i}@example.com")["id"] for i in range(4)]
     await ledger.record(
         [ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",))) for p in people]
     )
-    sandbox.faults.latency = 0.5
-    worker = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=4))
+    sandbox.faults.latency = 2.0  # far longer than the grace below, well under the timeout
+    patient = IntercomClient(
+        SANDBOX_TOKEN,
+        base_url="http://sandbox.invalid",
+        timeout=10,
+        transport=httpx.ASGITransport(app=sandbox.app),
+    )
+    worker = make_worker(ledger, patient, clock, dataclasses.replace(FAST, concurrency=4))
     worker.start()
     async with asyncio.timeout(10):
         while not any(r.status == Status.LEASED for r in await ledger.list_requests()):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     await worker.stop(grace=0.05)  # shorter than one call: nothing can finish
+    await patient.aclose()
     records = await ledger.list_requests()
     assert {r.status for r in records} == {Status.PENDING}  # handed back, none lost
     assert all(r.attempts == 0 for r in records)  # a shutdown is not the request's fault
     sandbox.faults.latency = 0.0
-    await make_worker(ledger, intercom, clock, owner="next").run_until_idle()
+    async with IntercomClient(
+        SANDBOX_TOKEN,
+        base_url="http://sandbox.invalid",
+        transport=httpx.ASGITransport(app=sandbox.app),
+    ) as intercom:
+        await make_worker(ledger, intercom, clock, owner="next").run_until_idle()
     assert await statuses(ledger) == ["applied"] * 4
