@@ -1,11 +1,18 @@
-"""The SQLite side of the database layer: one connection, driven from one dedicated thread."""
+"""The SQLite side of the database layer: one connection, its waits kept off the event loop.
+
+Statements inside a transaction run on the event loop itself: they take microseconds, and a
+hop to a thread per statement would cost more CPU than the statement and stretch every
+transaction over several loop iterations, which under load is what makes callers wait. Only
+what can block goes to the connection's own thread: BEGIN IMMEDIATE (it may wait for another
+process's write lock) and a writing COMMIT (it syncs the WAL to disk).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -20,25 +27,39 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
+async def _uncancellable(work: Awaitable[None]) -> None:
+    """Await `work` to the end even if this task is cancelled meanwhile, then re-raise that."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 class SQLiteTransaction:
-    """Statements of one SQLite transaction, each run on the database's thread."""
+    """Statements of one SQLite transaction, run inline (see the module's docstring)."""
 
     def __init__(self, database: SQLiteDatabase) -> None:
         self._database = database
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
         """Run a statement; the number of rows it changed."""
-        _, rowcount = await self._database.run(sql, params)
+        _, rowcount = self._database.run_inline(sql, params)
         return rowcount
 
     async def fetchall(self, sql: str, params: Params | None = None) -> list[Row]:
         """Run a statement; every row it returned."""
-        rows, _ = await self._database.run(sql, params)
+        rows, _ = self._database.run_inline(sql, params)
         return rows
 
     async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         """Run a statement; its first row, or None."""
-        rows, _ = await self._database.run(sql, params)
+        rows, _ = self._database.run_inline(sql, params)
         return rows[0] if rows else None
 
 
@@ -64,7 +85,14 @@ class SQLiteDatabase:
 
         def connect() -> sqlite3.Connection:
             # isolation_level=None: the module must not BEGIN on its own; we say when and how.
-            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+            # check_same_thread=False: the loop and the thread take turns, never at once (the
+            # asyncio lock serialises transactions, and every thread call is awaited).
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             try:
                 conn.row_factory = _dict_row
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -87,10 +115,8 @@ class SQLiteDatabase:
             raise LedgerUnavailable("the ledger database is closed")
         return self._conn
 
-    async def run(self, sql: str, params: Params | None) -> tuple[list[Row], int]:
-        """Run one statement on the database thread; its rows and row count."""
+    def _statement(self, sql: str, params: Params | None) -> Callable[[], tuple[list[Row], int]]:
         conn = self._connection()
-
         query, names = to_qmark(sql)
         values = [params[name] for name in names] if params else []
 
@@ -101,7 +127,15 @@ class SQLiteDatabase:
             finally:
                 cursor.close()
 
-        return await self._call(execute)
+        return execute
+
+    async def run(self, sql: str, params: Params | None) -> tuple[list[Row], int]:
+        """Run one statement on the database thread; its rows and row count."""
+        return await self._call(self._statement(sql, params))
+
+    def run_inline(self, sql: str, params: Params | None) -> tuple[list[Row], int]:
+        """Run one statement on the calling (event loop) thread; for quick statements only."""
+        return self._statement(sql, params)()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[SQLiteTransaction]:
@@ -112,15 +146,23 @@ class SQLiteDatabase:
         """
         async with self._lock:
             try:
-                await self.run("BEGIN IMMEDIATE" if write else "BEGIN", None)
+                if write:
+                    await self.run("BEGIN IMMEDIATE", None)
+                else:
+                    # A deferred BEGIN takes no lock and, in WAL mode, reads never wait.
+                    self.run_inline("BEGIN", None)
                 yield SQLiteTransaction(self)
-                await self.run("COMMIT", None)
+                if write:
+                    await self.run("COMMIT", None)
+                else:
+                    self.run_inline("COMMIT", None)
             except BaseException as exc:
                 # Also on cancellation: the thread may have run BEGIN (or not yet COMMIT) after
                 # the awaiting task gave up, and the one connection must not stay inside it.
                 # Shielded, so a second cancellation cannot skip it; the rollback is a no-op
-                # when nothing is open.
-                await asyncio.shield(self._rollback())
+                # when nothing is open. The lock is held until it is done, so no other
+                # transaction can start on the connection meanwhile.
+                await _uncancellable(self._rollback())
                 if isinstance(exc, sqlite3.Error):
                     raise unavailable(exc) from exc
                 raise
@@ -142,7 +184,7 @@ class SQLiteDatabase:
         """Raise `LedgerUnavailable` unless the file answers a query."""
         async with self._lock:
             try:
-                await self.run("SELECT 1", None)
+                self.run_inline("SELECT 1", None)
             except sqlite3.Error as exc:
                 raise unavailable(exc) from exc
 
