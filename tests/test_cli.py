@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from bridge.cli import main
 from bridge.consent import ConsentRequest, Identity, Scope, Wanted, utcnow
@@ -21,26 +17,14 @@ from bridge.ledger import Status, open_ledger
 from bridge.links import LinkSigner, Purpose
 from bridge.sandbox import Sandbox
 from tests.conftest import SANDBOX_TOKEN, SECRET
+from tests.live import free_port, serving
 
 
 @pytest.fixture
 def served_sandbox(sandbox: Sandbox) -> Iterator[str]:
     """The sandbox over real HTTP on a free localhost port; its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(sandbox.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(sandbox.app, free_port()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from bridge.app import create_app
 from bridge.consent import Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
 from tests.conftest import SECRET, make_settings
+from tests.live import free_port, serving
 
 CHROMIUM = os.environ.get("BRIDGE_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "output" / "screenshots"
@@ -31,36 +29,11 @@ if not shutil.which(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
 
 
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class LiveServer:
-    """The bridge served by uvicorn on a thread, with the sandbox as Intercom."""
+    """Where the bridge under test is served, and links to it."""
 
-    def __init__(self, sandbox: Sandbox, database_url: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        settings = make_settings(database_url, BRIDGE_PUBLIC_URL=self.url)
-        app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def link(self, type_id: str) -> str:
         """A signed unsubscribe link for Jane and one type."""
@@ -70,9 +43,12 @@ class LiveServer:
 
 @pytest.fixture
 def live(sandbox: Sandbox, sqlite_url: str) -> Iterator[LiveServer]:
-    """A running bridge."""
-    with LiveServer(sandbox, sqlite_url) as server:
-        yield server
+    """The bridge served over HTTP, with the sandbox as Intercom."""
+    port = free_port()
+    settings = make_settings(sqlite_url, BRIDGE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
+    with serving(app, port) as url:
+        yield LiveServer(url)
 
 
 @pytest.fixture(scope="module")
