@@ -72,7 +72,6 @@ async def check(settings: Settings) -> int:
     print(
         f"settings: ok (Intercom {settings.intercom_base_url}, version {settings.intercom_version})"
     )
-    ok = True
     try:
         ledger = await open_ledger(settings.database_url)
     except Exception as exc:  # report any driver failure as one line
@@ -102,7 +101,7 @@ async def check(settings: Settings) -> int:
             f"  {t.id:>10}  {t.state:<8} {t.consent_type.value:<7} {channels:<18} "
             f"{t.default_translation.name}"
         )
-    return 0 if ok else 1
+    return 0
 
 
 async def replay(settings: Settings, *, ids: list[int], statuses: list[str]) -> int:

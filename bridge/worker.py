@@ -12,31 +12,15 @@ import functools
 import logging
 import random
 import socket
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TypeVar
+from collections.abc import Callable
+from datetime import datetime
 
-from bridge.consent import (
-    Action,
-    Call,
-    ConsentRequest,
-    SubscriptionType,
-    UnknownTypes,
-    plan,
-    utcnow,
-)
+from bridge.applier import Applier
+from bridge.consent import utcnow
 from bridge.contacts import ContactResolver
-from bridge.intercom import (
-    IntercomClient,
-    IntercomError,
-    NotFound,
-    RateLimited,
-    Unauthorized,
-)
-from bridge.ledger import Claimed, Ledger, Outcome, Status
+from bridge.intercom import IntercomClient, IntercomError, Unauthorized
+from bridge.ledger import Claimed, Ledger
 from bridge.metrics import Metrics
 from bridge.pacing import RatePacer
 from bridge.settings import WorkerSettings
@@ -44,23 +28,7 @@ from bridge.type_cache import TypeCache
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-# A 429 inside a request is waited out in place this many times before the request is
-# handed back to the queue, so a request is not requeued for a wait of a few seconds.
-_RATE_LIMIT_RETRIES_IN_PLACE = 3
 _AUTH_PROBE_SECONDS = 30.0
-
-
-class ContactGone(Exception):
-    """Intercom says the contact no longer exists (deleted or merged away)."""
-
-
-@dataclass
-class _Applied:
-    outcomes: list[Outcome] = field(default_factory=list)
-    applied: list[tuple[str, str]] = field(default_factory=list)
-    superseded: int = 0
 
 
 class Worker:
@@ -88,6 +56,10 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.pacer = RatePacer(lambda: intercom.rate_limit, rng=self.rng)
         self.contacts = ContactResolver(intercom, self.pacer)
+        self.applier = Applier(
+            ledger, intercom, types, settings, metrics, pacer=self.pacer,
+            contacts=self.contacts, clock=clock, rng=self.rng, owner=self.owner,
+        )  # fmt: skip
         self.halted = False
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -223,7 +195,7 @@ class Worker:
                 await self.ledger.release(self.owner, [claimed.id], now=self.clock())
                 return
             try:
-                await self._apply(claimed)
+                await self.applier.apply(claimed)
             except Unauthorized:
                 self._halt()
                 await self.ledger.release(self.owner, [claimed.id], now=self.clock())
@@ -233,242 +205,4 @@ class Worker:
                 # A bug must not kill the worker or lose the request: it is retried and, if it
                 # keeps failing, ends up dead where an operator sees it.
                 log.exception("unexpected error applying request %d", claimed.id)
-                await self._retry(claimed, "internal error (see logs)", _Applied())
-
-    async def _apply(self, claimed: Claimed) -> None:
-        request = claimed.request
-        if claimed.attempts > self.settings.max_attempts:
-            await self._finish(
-                claimed,
-                Status.DEAD,
-                _Applied(),
-                error=f"gave up after {self.settings.max_attempts} attempts",
-            )
-            return
-        try:
-            types = await self.types.select(request.scope)
-        except UnknownTypes as exc:
-            await self._finish(claimed, Status.DEAD, _Applied(), error=str(exc))
-            return
-        except IntercomError as exc:
-            if exc.retryable:
-                await self._retry(claimed, f"listing subscription types: {exc}", _Applied())
-                return
-            raise
-        try:
-            contact_ids = await self.contacts.resolve(request.identity)
-        except RateLimited as exc:
-            await self._requeue_for_rate_limit(claimed, exc, _Applied())
-            return
-        except IntercomError as exc:
-            if exc.retryable:
-                await self._retry(claimed, f"looking up the contact: {exc}", _Applied())
-                return
-            raise
-        if not contact_ids:
-            await self._not_found(claimed, "no Intercom contact matches")
-            return
-        done = _Applied()
-        try:
-            for contact_id in contact_ids:
-                await self._apply_to_contact(request, contact_id, types, done)
-        except ContactGone:
-            self.contacts.forget(request.identity)
-            await self._not_found(claimed, "the Intercom contact no longer exists", done)
-            return
-        except RateLimited as exc:
-            await self._requeue_for_rate_limit(claimed, exc, done)
-            return
-        except Unauthorized:
-            raise
-        except IntercomError as exc:
-            if exc.retryable:
-                await self._retry(claimed, str(exc), done)
-            else:
-                await self._finish(claimed, Status.DEAD, done, error=str(exc))
-            return
-        status = Status.APPLIED if done.applied or not done.superseded else Status.SUPERSEDED
-        await self._finish(claimed, status, done)
-        self.metrics.apply_seconds.observe((self.clock() - claimed.received_at).total_seconds())
-
-    async def _apply_to_contact(
-        self,
-        request: ConsentRequest,
-        contact_id: str,
-        types: Sequence[SubscriptionType],
-        done: _Applied,
-    ) -> None:
-        newest = await self.ledger.last_applied(contact_id, [t.id for t in types])
-        current = [t for t in types if t.id not in newest or newest[t.id] <= request.occurred_at]
-        done.superseded += len(types) - len(current)
-        if not current:
-            return
-        explicit: frozenset[str] | None = None
-        if len(current) > 1:
-            # Reading the list costs one call and saves one for every type already right;
-            # for a single type a blind write is never worse, as attach and detach are
-            # idempotent in effect.
-            listed = await self._call(
-                "list", lambda: self.intercom.list_contact_subscriptions(contact_id)
-            )
-            explicit = frozenset(t.id for t in listed)
-        for call in plan(request.wanted, current, explicit):
-            done.outcomes.append(await self._make_call(contact_id, call))
-        done.applied.extend((contact_id, t.id) for t in current)
-
-    async def _make_call(self, contact_id: str, call: Call) -> Outcome:
-        try:
-            if call.action is Action.ATTACH:
-                result = await self._call(
-                    "attach",
-                    lambda: self.intercom.attach_subscription(
-                        contact_id, call.type_id, call.consent_type
-                    ),
-                )
-            else:
-                result = await self._call(
-                    "detach", lambda: self.intercom.detach_subscription(contact_id, call.type_id)
-                )
-        except NotFound as exc:
-            if exc.missing == "contact":
-                raise ContactGone(contact_id) from exc
-            if call.action is Action.DETACH:
-                # Nothing to remove: the contact already has the default for this type.
-                return Outcome(
-                    contact_id,
-                    call.type_id,
-                    call.action.value,
-                    404,
-                    exc.request_id,
-                    "already absent",
-                )
-            raise
-        return Outcome(
-            contact_id, call.type_id, call.action.value, result.status, result.request_id
-        )
-
-    async def _call(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
-        """One paced Intercom call; a 429 is waited out in place a few times."""
-        for attempt in range(_RATE_LIMIT_RETRIES_IN_PLACE + 1):
-            async with self.pacer.slot():
-                try:
-                    result = await send()
-                except IntercomError as exc:
-                    self.metrics.intercom_calls.labels(operation, str(exc.status)).inc()
-                    if isinstance(exc, RateLimited) and attempt < _RATE_LIMIT_RETRIES_IN_PLACE:
-                        self.pacer.block_until(exc.reset_at or time.time() + 1)
-                        continue
-                    raise
-                finally:
-                    if self.intercom.rate_limit is not None:
-                        self.metrics.rate_limit_remaining.set(self.intercom.rate_limit.remaining)
-            self.metrics.intercom_calls.labels(operation, "200").inc()
-            return result
-        raise AssertionError("unreachable")
-
-    # -- outcomes ------------------------------------------------------------------------
-
-    async def _finish(
-        self, claimed: Claimed, status: Status, done: _Applied, *, error: str | None = None
-    ) -> None:
-        kept = await self.ledger.finish(
-            claimed.id,
-            self.owner,
-            status,
-            outcomes=done.outcomes,
-            applied=done.applied,
-            occurred_at=claimed.request.occurred_at,
-            error=error,
-            now=self.clock(),
-        )
-        self.metrics.outcomes.labels(status.value).inc()
-        if not kept:
-            log.warning(
-                "request %d: lease lost before finishing; another worker has it", claimed.id
-            )
-        elif status is Status.DEAD:
-            log.error(
-                "request %d is dead (replay with `bridge replay %d`): %s",
-                claimed.id,
-                claimed.id,
-                error,
-            )
-        else:
-            log.info(
-                "request %d %s: %s %s, %d call(s)",
-                claimed.id,
-                status.value,
-                claimed.request.wanted.value,
-                claimed.request.scope,
-                len(done.outcomes),
-            )
-
-    def _backoff(self, attempts: int) -> timedelta:
-        ceiling = min(
-            self.settings.backoff_max_seconds,
-            self.settings.backoff_base_seconds * 2 ** max(0, attempts - 1),
-        )
-        # "Equal jitter": never sooner than half the step, so retries still spread out.
-        return timedelta(seconds=ceiling / 2 + self.rng.uniform(0, ceiling / 2))
-
-    async def _retry(self, claimed: Claimed, error: str, done: _Applied) -> None:
-        age = (self.clock() - claimed.received_at).total_seconds()
-        if claimed.attempts >= self.settings.max_attempts or age > self.settings.max_age_seconds:
-            await self._finish(claimed, Status.DEAD, done, error=error)
-            return
-        next_at = self.clock() + self._backoff(claimed.attempts)
-        await self.ledger.retry_later(
-            claimed.id,
-            self.owner,
-            error=error,
-            next_attempt_at=next_at,
-            outcomes=done.outcomes,
-            now=self.clock(),
-        )
-        self.metrics.outcomes.labels("retry").inc()
-        log.warning(
-            "request %d: %s; retry %d at %s",
-            claimed.id,
-            error,
-            claimed.attempts,
-            next_at.isoformat(timespec="seconds"),
-        )
-
-    async def _requeue_for_rate_limit(
-        self, claimed: Claimed, exc: RateLimited, done: _Applied
-    ) -> None:
-        reset = exc.reset_at or time.time() + 10
-        next_at = datetime.fromtimestamp(reset, self.clock().tzinfo) + timedelta(
-            seconds=self.rng.uniform(0, 1)
-        )
-        await self.ledger.retry_later(
-            claimed.id,
-            self.owner,
-            error=str(exc),
-            next_attempt_at=next_at,
-            outcomes=done.outcomes,
-            refund_attempt=True,
-            now=self.clock(),
-        )
-        self.metrics.outcomes.labels("rate_limited").inc()
-
-    async def _not_found(self, claimed: Claimed, reason: str, done: _Applied | None = None) -> None:
-        # Intercom's search lags new contacts by minutes: keep looking for a while.
-        age = (self.clock() - claimed.received_at).total_seconds()
-        if age < self.settings.contact_lag_seconds:
-            delay = min(
-                self.settings.contact_lag_seconds - age,
-                self._backoff(claimed.attempts).total_seconds(),
-            )
-            await self.ledger.retry_later(
-                claimed.id,
-                self.owner,
-                error=reason,
-                next_attempt_at=self.clock() + timedelta(seconds=max(delay, 1.0)),
-                outcomes=(done.outcomes if done else []),
-                refund_attempt=True,
-                now=self.clock(),
-            )
-            self.metrics.outcomes.labels("contact_pending").inc()
-            return
-        await self._finish(claimed, Status.UNMATCHED, done or _Applied(), error=reason)
+                await self.applier.retry(claimed, "internal error (see logs)")
