@@ -250,7 +250,11 @@ async def test_unknown_type_id_is_dead_with_a_clear_error(
 
 
 async def test_a_revoked_token_halts_every_call_and_loses_nothing(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger,
+    intercom: IntercomClient,
+    sandbox: Sandbox,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
     sandbox.faults.unauthorized = True
@@ -262,8 +266,12 @@ async def test_a_revoked_token_halts_every_call_and_loses_nothing(
     seen = len(sandbox.requests)
     await worker.run_until_idle()
     assert len(sandbox.requests) == seen  # halted: no calls at all
+    monkeypatch.setattr("bridge.worker._AUTH_PROBE_SECONDS", 0.01)
+    await worker._probe_token()
+    assert worker.halted  # the probe found the token still rejected
     sandbox.faults.unauthorized = False
-    worker.halted = False  # what the token probe does once Intercom accepts the token
+    await worker._probe_token()
+    assert not worker.halted  # accepted again: the worker resumes by itself
     await worker.run_until_idle()
     assert await statuses(ledger) == ["applied"]
 
