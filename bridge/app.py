@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jinja2
@@ -14,19 +15,25 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Mount
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from bridge.branding import Branding, load_branding
+from bridge.contacts import ContactResolver
+from bridge.i18n import DEFAULT_LANGUAGE, Catalog, load_catalogs
 from bridge.intercom import IntercomClient
 from bridge.ledger import Ledger, open_ledger
 from bridge.links import LinkSigner, Purpose
 from bridge.logsafe import install_access_log_filter
 from bridge.metrics import Metrics
+from bridge.preference_center import PreferenceCenter
 from bridge.services import Services
 from bridge.settings import Settings, SettingsError, load_settings
 from bridge.type_cache import TypeCache
-from bridge.web import ops, unsubscribe
+from bridge.web import ops, preferences, unsubscribe
+from bridge.web.api import build_api
 from bridge.web.body_limit import BodyLimitMiddleware
 from bridge.web.errors import (
     BridgeHTTPError,
@@ -34,7 +41,7 @@ from bridge.web.errors import (
     handle_http_exception,
     handle_unexpected,
 )
-from bridge.web.security_headers import SecurityHeadersMiddleware
+from bridge.web.security_headers import SecurityHeadersMiddleware, embeddable_csp
 from bridge.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -65,19 +72,43 @@ async def prepare_ledger(settings: Settings) -> Ledger:
     return ledger
 
 
-def _static_root(request: Request) -> dict[str, str]:
+def _roots(request: Request) -> dict[str, Any]:
+    root = request.scope.get("root_path", "")
     # Cheaper than url_for, which walks every route before reaching the static mount.
-    return {"static_root": request.scope.get("root_path", "") + "/static/"}
+    return {"static_root": f"{root}/static/", "root_path": root}
 
 
-def build_templates() -> Jinja2Templates:
-    """Autoescaped Jinja2 templates, loaded once (no per-render file checks)."""
+def build_templates(
+    catalogs: dict[str, Catalog] | None = None, branding: Branding | None = None
+) -> Jinja2Templates:
+    """Autoescaped Jinja2 templates, loaded once; an operator's folder is searched first."""
+    branding = branding or Branding()
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(TEMPLATES_DIR)]
+    if branding.templates is not None:
+        loaders.insert(0, jinja2.FileSystemLoader(branding.templates))
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        auto_reload=False,
+        loader=jinja2.ChoiceLoader(loaders), autoescape=True, auto_reload=False
     )
-    return Jinja2Templates(env=environment, context_processors=[_static_root])
+    english = (catalogs or load_catalogs())[DEFAULT_LANGUAGE]
+    # Defaults for every template; pages for people pass their own language (web.pages).
+    environment.globals.update(
+        t=english.gettext, lang=english.code, dir=english.direction, brand=branding
+    )
+    return Jinja2Templates(env=environment, context_processors=[_roots])
+
+
+def _brand_stylesheet(branding: Branding) -> Callable[[Request], Awaitable[Response]]:
+    body = branding.css.encode()
+
+    async def stylesheet(request: Request) -> Response:
+        # Versioned by a hash in the page's link, so browsers may keep it for a long time.
+        return Response(
+            body,
+            media_type="text/css",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    return stylesheet
 
 
 def build_signer(settings: Settings) -> LinkSigner:
@@ -104,8 +135,16 @@ def create_app(
             print(f"bridge: configuration error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
     install_access_log_filter()
-    templates = build_templates()
+    catalogs = load_catalogs()
+    branding = load_branding(settings.config)
+    templates = build_templates(catalogs, branding)
     token = settings.require_intercom_token()
+    handlers = {
+        BridgeHTTPError: handle_bridge_error,
+        HTTPException: handle_http_exception,
+        Exception: handle_unexpected,
+    }
+    api = build_api(settings, handlers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -118,16 +157,27 @@ def create_app(
             timeout=settings.intercom_timeout,
         )
         metrics = Metrics()
+        types = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
         services = Services(
             settings=settings,
             ledger=ledger,
             intercom=intercom,
-            types=TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
+            types=types,
             signer=build_signer(settings),
             templates=templates,
             metrics=metrics,
+            catalogs=catalogs,
+            branding=branding,
+            preferences=PreferenceCenter(
+                intercom=intercom,
+                types=types,
+                # Page views are not paced: a person is waiting, and each view is one call.
+                contacts=ContactResolver(intercom),
+                ledger=ledger,
+            ),
         )
         app.state.services = services
+        api.state.services = services
         if settings.worker.in_process:
             services.worker = Worker(ledger, intercom, services.types, settings.worker, metrics)
             services.worker.start()
@@ -143,17 +193,19 @@ def create_app(
         routes=[
             *extra_routes,
             *unsubscribe.routes,
+            *preferences.routes,
             *ops.routes,
+            Mount("/api/v1", app=api, name="api"),
+            Route("/brand.css", _brand_stylesheet(branding), methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR / "static")), name="static"),
         ],
         middleware=[
-            Middleware(SecurityHeadersMiddleware),
+            Middleware(
+                SecurityHeadersMiddleware,
+                embeddable=embeddable_csp(settings.frame_ancestors, branding.external_origins()),
+            ),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
-        exception_handlers={
-            BridgeHTTPError: handle_bridge_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
-        },
+        exception_handlers=handlers,
         lifespan=lifespan,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,7 +23,7 @@ class ContactResolver:
     def __init__(
         self,
         client: IntercomClient,
-        pacer: RatePacer,
+        pacer: RatePacer | None = None,
         *,
         ttl: float = 3600.0,
         max_entries: int = 50_000,
@@ -45,7 +46,7 @@ class ContactResolver:
         if cached is not None and self._clock() - cached[0] < self._ttl:
             self._cache.move_to_end(key)
             return cached[1]
-        async with self._pacer.slot():
+        async with self._pacer.slot() if self._pacer else contextlib.nullcontext():
             self.searches += 1
             if identity.external_id:
                 ids = await self._client.find_contact_ids(external_id=identity.external_id)

@@ -53,6 +53,8 @@ class ContactRow:
     contact: dict[str, Any]
     types: list[TypeRow]
     all_email: str
+    preferences: str
+    preferences_fr: str
 
     @property
     def label(self) -> str:
@@ -81,7 +83,15 @@ def demo_links(sandbox: Sandbox, signer: LinkSigner, public_url: str) -> list[Co
             )
             for t in live
         ]
-        rows.append(ContactRow(contact, per_type, link(Scope(channel=Channel.EMAIL))))
+        rows.append(
+            ContactRow(
+                contact,
+                per_type,
+                link(Scope(channel=Channel.EMAIL)),
+                signer.url(public_url, Purpose.PREFERENCES, LinkClaims(identity)),
+                signer.url(public_url, Purpose.PREFERENCES, LinkClaims(identity, locale="fr")),
+            )
+        )
     return rows
 
 
@@ -123,8 +133,12 @@ Open {settings.public_url}/ to see every contact's subscriptions and links, or t
     {example.unsubscribe}
   unsubscribe them from every email:
     {first.all_email}
+  manage all their subscriptions on the preference page:
+    {first.preferences}
+  the same page in French:
+    {first.preferences_fr}
 
-Press the button on the page, then reload {settings.public_url}/ to see the sandbox change.
+Press a button on a page, then reload {settings.public_url}/ to see the sandbox change.
 Ctrl+C stops.
 """,
         flush=True,

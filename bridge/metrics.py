@@ -50,6 +50,12 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400),
             registry=self.registry,
         )
+        self.preference_views = Counter(
+            "bridge_preference_views_total",
+            "Preference pages and API reads, by whether the current state could be shown.",
+            ["result"],
+            registry=self.registry,
+        )
         self.intercom_halted = Gauge(
             "bridge_intercom_halted",
             "1 while Intercom rejects the access token (401).",

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from starlette.templating import Jinja2Templates
 
+from bridge.branding import Branding
+from bridge.i18n import Catalog
 from bridge.intercom import IntercomClient
 from bridge.ledger import Ledger
 from bridge.links import LinkSigner
@@ -15,12 +17,13 @@ from bridge.settings import Settings
 from bridge.type_cache import TypeCache
 
 if TYPE_CHECKING:
+    from bridge.preference_center import PreferenceCenter
     from bridge.worker import Worker
 
 
 @dataclass
 class Services:
-    """Settings, ledger, Intercom client, signer, templates and metrics of one app."""
+    """Settings, ledger, Intercom, signer, templates, languages and metrics of one app."""
 
     settings: Settings
     ledger: Ledger
@@ -29,4 +32,7 @@ class Services:
     signer: LinkSigner
     templates: Jinja2Templates
     metrics: Metrics
+    catalogs: dict[str, Catalog]
+    branding: Branding
+    preferences: PreferenceCenter
     worker: Worker | None = field(default=None)

@@ -88,6 +88,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     intercom_timeout: float = 10.0
     auto_migrate: bool = True
+    frame_ancestors: tuple[str, ...] = ("'self'",)
+    cors_origins: tuple[str, ...] = ()
+    proof_fields: frozenset[str] = frozenset()
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -117,6 +120,9 @@ ENVIRONMENT = {
     "BRIDGE_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
     "BRIDGE_MAX_BODY_BYTES": "largest request body accepted, default 1048576",
     "BRIDGE_AUTO_MIGRATE": "apply pending migrations when serving, default true",
+    "BRIDGE_FRAME_ANCESTORS": "origins allowed to embed the preference page in an iframe",
+    "BRIDGE_CORS_ORIGINS": "origins allowed to call the JSON preferences API from a browser",
+    "BRIDGE_PROOF_FIELDS": "what else to keep as proof of consent: ip, user_agent (or both)",
     "BRIDGE_WORKER_IN_PROCESS": "run the worker inside the web process, default true",
     "BRIDGE_WORKER_CONCURRENCY": "Intercom calls in flight at once, default 8",
     "BRIDGE_WORKER_BATCH_SIZE": "requests claimed at a time, default 32",
@@ -236,6 +242,43 @@ def resolve_env_references(value: Any, env: Mapping[str, str], where: str) -> An
     return value
 
 
+def _origins(
+    env: Mapping[str, str], key: str, default: tuple[str, ...], *, keywords: bool
+) -> tuple[str, ...]:
+    """A comma-separated list of origins; `keywords` allows CSP's 'self' and 'none'."""
+    raw = _read(env, key)
+    if raw is None:
+        return default
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if keywords and item in ("'self'", "self"):
+            found.append("'self'")
+            continue
+        if keywords and item in ("'none'", "none"):
+            return ()
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+            raise SettingsError(
+                f"{key}: {item!r} is not an origin; write scheme://host[:port], "
+                "e.g. https://www.example.com"
+            )
+        found.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(found))
+
+
+def _proof_fields(env: Mapping[str, str]) -> frozenset[str]:
+    raw = _read(env, "BRIDGE_PROOF_FIELDS")
+    fields = frozenset(f.strip() for f in (raw or "").split(",") if f.strip())
+    unknown = fields - {"ip", "user_agent"}
+    if unknown:
+        raise SettingsError(
+            f"BRIDGE_PROOF_FIELDS: unknown {', '.join(sorted(unknown))}; use ip, user_agent"
+        )
+    return fields
+
+
 def _worker(env: Mapping[str, str]) -> WorkerSettings:
     d = WorkerSettings()
     count, seconds = "must be a positive integer", "must be a positive number of seconds"
@@ -320,6 +363,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auto_migrate=_parse(
             env, "BRIDGE_AUTO_MIGRATE", Settings.auto_migrate, _boolean, "must be true or false"
         ),
+        frame_ancestors=_origins(
+            env, "BRIDGE_FRAME_ANCESTORS", Settings.frame_ancestors, keywords=True
+        ),
+        cors_origins=_origins(env, "BRIDGE_CORS_ORIGINS", (), keywords=False),
+        proof_fields=_proof_fields(env),
         worker=_worker(env),
         config=config,
     )

@@ -77,15 +77,28 @@ class TypeCache:
     async def describe(
         self, scope: Scope, *, within: float = 2.0
     ) -> Sequence[SubscriptionType] | None:
-        """The types a scope covers for showing on a page, or None if Intercom can't say quickly."""
+        """The types a scope covers for a page; None if Intercom can't say quickly.
+
+        When Intercom fails, a list already held is used however old it is: a page with
+        yesterday's type names beats a page with none.
+        """
         if self._clock() - self._failed_at < self._min_refresh_interval:
             # Intercom just failed us: don't make every page view wait for it again.
-            return None
+            return self._stale(scope)
         try:
             async with asyncio.timeout(within):
                 return await self.select(scope)
         except (IntercomError, UnknownTypes, TimeoutError) as exc:
             log.warning("could not describe %s for a page: %s", scope, exc)
-            if not isinstance(exc, UnknownTypes):
-                self._failed_at = self._clock()
+            if isinstance(exc, UnknownTypes):
+                return None
+            self._failed_at = self._clock()
+            return self._stale(scope)
+
+    def _stale(self, scope: Scope) -> list[SubscriptionType] | None:
+        if self._types is None:
+            return None
+        try:
+            return select_types(scope, self._types)
+        except UnknownTypes:
             return None

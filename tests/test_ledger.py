@@ -660,3 +660,26 @@ async def test_cancelled_while_waiting_to_begin_leaves_sqlite_usable(tmp_path: P
     [recorded] = await ledger.record([consent("after")])
     assert (await ledger.get(recorded.id)) is not None
     await ledger.close()
+
+
+# A person's unsettled requests (the preference page's overlay)
+
+
+async def test_unsettled_lists_a_persons_pending_and_leased_requests_oldest_first(
+    ledger: Ledger,
+) -> None:
+    ids = await record(
+        ledger,
+        consent("second", minutes=2),
+        consent("first", minutes=1, wanted=Wanted.SUBSCRIBED),
+        consent("third", minutes=3),
+        consent("someone else", email="bob@example.com", minutes=10),
+    )
+    [claimed] = await ledger.claim("w1", limit=1, lease_seconds=30, now=NOW)
+    assert claimed.id == ids[1]
+    mine = Identity(email="jane@example.com").key
+    assert [r.event_id for r in await ledger.unsettled(mine)] == ["first", "second", "third"]
+    await ledger.finish(ids[1], "w1", Status.APPLIED, now=NOW)
+    assert [r.event_id for r in await ledger.unsettled(mine)] == ["second", "third"]
+    assert [r.event_id for r in await ledger.unsettled(mine, limit=1)] == ["second"]
+    assert await ledger.unsettled(Identity(email="nobody@example.com").key) == []

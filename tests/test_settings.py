@@ -59,6 +59,10 @@ def test_base_url_overrides_region() -> None:
         ({**BASE, "BRIDGE_UNSUBSCRIBE_MAX_AGE": "-1"}, "BRIDGE_UNSUBSCRIBE_MAX_AGE", "positive"),
         ({**BASE, "BRIDGE_LOG_LEVEL": "loud"}, "BRIDGE_LOG_LEVEL", "'LOUD'"),
         ({**BASE, "BRIDGE_CONFIG": "/nonexistent.toml"}, "BRIDGE_CONFIG", "no such file"),
+        ({**BASE, "BRIDGE_FRAME_ANCESTORS": "www.x.com"}, "BRIDGE_FRAME_ANCESTORS", "origin"),
+        ({**BASE, "BRIDGE_FRAME_ANCESTORS": "https://x.com/a"}, "BRIDGE_FRAME_ANCESTORS", "x.com"),
+        ({**BASE, "BRIDGE_CORS_ORIGINS": "'self'"}, "BRIDGE_CORS_ORIGINS", "not an origin"),
+        ({**BASE, "BRIDGE_PROOF_FIELDS": "ip,cookies"}, "BRIDGE_PROOF_FIELDS", "cookies"),
     ],
 )
 def test_invalid_values_name_the_key_in_one_line(
@@ -70,6 +74,29 @@ def test_invalid_values_name_the_key_in_one_line(
     assert message.startswith(f"{key}: ")
     assert fragment in message
     assert "\n" not in message
+
+
+def test_embedding_and_proof_settings() -> None:
+    defaults = load_settings(BASE)
+    assert defaults.frame_ancestors == ("'self'",)
+    assert defaults.cors_origins == ()
+    assert defaults.proof_fields == frozenset()
+    settings = load_settings(
+        {
+            **BASE,
+            "BRIDGE_FRAME_ANCESTORS": "self, https://WWW.example.com/, http://localhost:3000",
+            "BRIDGE_CORS_ORIGINS": "https://www.example.com,https://www.example.com",
+            "BRIDGE_PROOF_FIELDS": "user_agent, ip",
+        }
+    )
+    assert settings.frame_ancestors == (
+        "'self'",
+        "https://WWW.example.com",
+        "http://localhost:3000",
+    )
+    assert settings.cors_origins == ("https://www.example.com",)
+    assert settings.proof_fields == {"ip", "user_agent"}
+    assert load_settings({**BASE, "BRIDGE_FRAME_ANCESTORS": "'none'"}).frame_ancestors == ()
 
 
 def test_intercom_token_is_required_only_where_intercom_is_reached() -> None:

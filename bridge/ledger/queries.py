@@ -69,6 +69,17 @@ async def records(
     ]
 
 
+async def unsettled(tx: Transaction, contact_key: str, limit: int) -> list[Row]:
+    """The request columns of a person's requests not yet settled, oldest event first."""
+    return await tx.fetchall(
+        f"SELECT {REQUEST_COLUMNS} FROM consent_requests r"  # noqa: S608
+        " JOIN request_state s ON s.request_id = r.id"
+        " WHERE r.contact_key = :contact_key AND s.status IN ('pending', 'leased')"
+        " ORDER BY r.occurred_at, r.id LIMIT :limit",
+        {"contact_key": contact_key, "limit": limit},
+    )
+
+
 async def outcomes_of(tx: Transaction, ids: Sequence[int]) -> dict[int, list[Outcome]]:
     """Each request's outcomes in the order they happened."""
     if not ids:

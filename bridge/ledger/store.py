@@ -237,6 +237,12 @@ class Ledger:
                 {**id_params, **status_params, "now": to_micros(now or utcnow())},
             )
 
+    async def unsettled(self, contact_key: str, *, limit: int = 200) -> list[ConsentRequest]:
+        """A person's requests still waiting for the worker (pending or leased), oldest first."""
+        async with self.database.transaction(write=False) as tx:
+            rows = await queries.unsettled(tx, contact_key, limit)
+        return [decode_request(row) for row in rows]
+
     async def status_counts(self) -> dict[Status, int]:
         """How many requests are in each status (every status present, zeros included)."""
         async with self.database.transaction(write=False) as tx:

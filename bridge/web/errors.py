@@ -51,6 +51,20 @@ class ExpiredLinkError(BridgeHTTPError):
     title = "This link has expired"
 
 
+class InvalidBody(BridgeHTTPError):
+    """A JSON body that parsed but does not say something the API understands."""
+
+    status_code = 422
+    title = "Invalid request body"
+
+
+class UnsupportedMediaType(BridgeHTTPError):
+    """A body in a format the endpoint does not take."""
+
+    status_code = 415
+    title = "Unsupported media type"
+
+
 class TooLarge(BridgeHTTPError):
     """A body over the configured limit."""
 

@@ -1,6 +1,12 @@
-"""Headers every response carries: no referrer (tokens live in URLs), no sniffing, strict CSP."""
+"""Headers every response carries: no referrer (tokens live in URLs), no sniffing, strict CSP.
+
+Pages may be framed only where the operator allows: the preference page by the configured
+`frame-ancestors` list (default the bridge itself), everything else by nobody.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,26 +16,45 @@ DEFAULT_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+EMBEDDABLE_PREFIXES = ("/preferences/",)
+
+
+def embeddable_csp(
+    frame_ancestors: Sequence[str], extra_sources: Mapping[str, str] | None = None
+) -> str:
+    """The CSP of pages that may be framed: the auto-height script, branding's origins."""
+    extra = extra_sources or {}
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    style = " ".join(["'self'", extra.get("style-src", "")]).strip()
+    images = " ".join(["'self' data:", extra.get("img-src", "")]).strip()
+    return (
+        f"default-src 'none'; script-src 'self'; style-src {style}; img-src {images}; "
+        f"form-action 'self'; frame-ancestors {ancestors}; base-uri 'none'"
+    )
 
 
 class SecurityHeadersMiddleware:
-    """Adds Referrer-Policy, X-Content-Type-Options and a default CSP unless a route set its own."""
+    """Adds Referrer-Policy, X-Content-Type-Options and a CSP unless a route set its own."""
 
-    def __init__(self, app: ASGIApp, *, csp: str = DEFAULT_CSP) -> None:
+    def __init__(
+        self, app: ASGIApp, *, csp: str = DEFAULT_CSP, embeddable: str | None = None
+    ) -> None:
         self.app = app
         self.csp = csp
+        self.embeddable = embeddable or csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        csp = self.embeddable if scope["path"].startswith(EMBEDDABLE_PREFIXES) else self.csp
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Content-Security-Policy", self.csp)
+                headers.setdefault("Content-Security-Policy", csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

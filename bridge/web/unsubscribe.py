@@ -9,20 +9,20 @@ the answer is the page itself.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from bridge.consent import ConsentRequest, Wanted, utcnow
+from bridge.consent import ConsentRequest, Scope, Wanted, utcnow
+from bridge.i18n import localise
 from bridge.ledger import LedgerUnavailable
-from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose
-from bridge.logsafe import mask_email, mask_phone
+from bridge.links import LinkClaims, Purpose
 from bridge.services import Services
-from bridge.web.errors import BadForm, ExpiredLinkError, InvalidLink, Unavailable
+from bridge.web.errors import Unavailable
+from bridge.web.forms import event_id_from_nonce, new_nonce, read_fields
+from bridge.web.pages import NO_STORE, choose_language, link_claims, render, self_url, who
 
 SOURCE = "unsubscribe"
 _MAX_FIELDS = 20
@@ -30,45 +30,33 @@ ONE_CLICK_DONE = (
     '<!doctype html><html lang="en"><meta charset="utf-8"><title>Unsubscribed</title>'
     "<p>You're unsubscribed.</p></html>"
 )
-# Token pages must never be stored by shared caches or shown again from history.
-NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
 def _claims(services: Services, token: str) -> LinkClaims:
-    try:
-        return services.signer.claims(Purpose.UNSUBSCRIBE, token)
-    except ExpiredLink:
-        raise ExpiredLinkError(
-            "This unsubscribe link is too old. Use the link in a more recent message."
-        ) from None
-    except BadLink:
-        raise InvalidLink(
-            "The address may have been cut short or changed. Copy the whole link from the "
-            "message, or use the unsubscribe link in a more recent one."
-        ) from None
+    return link_claims(services, Purpose.UNSUBSCRIBE, token)
 
 
-def _who(claims: LinkClaims) -> str | None:
-    identity = claims.identity
-    if identity.email:
-        return mask_email(identity.email)
-    if identity.phone:
-        return mask_phone(identity.phone)
-    return None
+def _manage_url(services: Services, claims: LinkClaims) -> str:
+    """A preferences link for the same person: the channel they unsubscribed from, or all."""
+    scope = Scope(channel=claims.scope.channel) if claims.scope.channel else Scope()
+    manage = LinkClaims(claims.identity, scope, claims.locale)
+    return services.signer.url(services.settings.public_url, Purpose.PREFERENCES, manage)
 
 
 async def _page(request: Request, template: str, claims: LinkClaims, **extra: Any) -> Response:
     services: Services = request.app.state.services
+    language = choose_language(request, claims)
     types = await services.types.describe(claims.scope)
     context = {
-        "who": _who(claims),
+        "who": who(claims),
         "scope": claims.scope,
-        "types": types,
-        "nonce": uuid.uuid4().hex,
-        "action_url": request.url.path,
+        "types": None if types is None else [localise(t, language.preferred) for t in types],
+        "nonce": new_nonce(),
+        "action_url": self_url(request),
+        "manage_url": _manage_url(services, claims),
         **extra,
     }
-    return services.templates.TemplateResponse(request, template, context, headers=NO_STORE)
+    return render(request, template, language, context)
 
 
 async def confirm(request: Request) -> Response:
@@ -77,39 +65,12 @@ async def confirm(request: Request) -> Response:
     return await _page(request, "unsubscribe/confirm.html", claims)
 
 
-def _event_id(form_nonce: object) -> str:
-    # The page's form carries a nonce so a double-submitted button records once; a one-click
-    # POST from a mail provider has none and every such POST is its own event.
-    if isinstance(form_nonce, str) and len(form_nonce) == 32:
-        try:
-            return uuid.UUID(hex=form_nonce).hex
-        except ValueError:
-            pass
-    return uuid.uuid4().hex
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The posted fields; urlencoded bodies (every RFC 8058 POST may be one) parsed directly."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        body = (await request.body()).decode("utf-8", errors="replace")
-        return dict(parse_qsl(body, max_num_fields=_MAX_FIELDS))
-    form = await request.form(max_fields=_MAX_FIELDS, max_files=0)
-    try:
-        return {k: v for k, v in form.items() if isinstance(v, str)}
-    finally:
-        await form.close()
-
-
 async def submit(request: Request) -> Response:
     """POST: record an unsubscribe (or, from the undo button, a resubscribe) and say so."""
     services: Services = request.app.state.services
     token = request.path_params["token"]
     claims = _claims(services, token)
-    try:
-        form = await _form(request)
-    except ValueError:
-        raise BadForm("The form could not be read.") from None
+    form = dict(await read_fields(request, max_fields=_MAX_FIELDS))
     undo = form.get("action") == "resubscribe"
     one_click = form.get("List-Unsubscribe") == "One-Click"
     consent = ConsentRequest(
@@ -118,7 +79,7 @@ async def submit(request: Request) -> Response:
         scope=claims.scope,
         occurred_at=utcnow(),
         source=SOURCE,
-        event_id=_event_id(form.get("nonce")),
+        event_id=event_id_from_nonce(form.get("nonce")),
         context={
             "via": "one-click" if one_click else "page",
             **({"locale": claims.locale} if claims.locale else {}),

@@ -1,0 +1,117 @@
+"""What every page for people shares: its language, its branding, and its headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bridge.i18n import Catalog, clean_tag, negotiate, parse_accept_language
+from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose
+from bridge.logsafe import mask_email, mask_phone
+from bridge.services import Services
+from bridge.web.errors import ExpiredLinkError, InvalidLink
+
+# Token pages must never be stored by shared caches or shown again from history.
+NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+def link_claims(services: Services, purpose: Purpose, token: str) -> LinkClaims:
+    """The claims of a link's token, or the error page saying what is wrong with it."""
+    try:
+        return services.signer.claims(purpose, token)
+    except ExpiredLink:
+        raise ExpiredLinkError(
+            "This link is too old. Use the link in a more recent message."
+        ) from None
+    except BadLink:
+        raise InvalidLink(
+            "The address may have been cut short or changed. Copy the whole link from the "
+            "message, or use the link in a more recent one."
+        ) from None
+
+
+@dataclass(frozen=True)
+class Language:
+    """The page's language, and every locale the person would accept, best first."""
+
+    catalog: Catalog
+    preferred: tuple[str, ...]
+    chosen: str | None  # the ?lang= the person picked, kept on links and forms
+
+
+def choose_language(request: Request, claims: LinkClaims | None) -> Language:
+    """`?lang=` (the switcher), then the link's locale, then Accept-Language, then English.
+
+    The switcher comes first, ahead of the link's locale, so that a person sent a French
+    link can still switch the page to another language.
+    """
+    catalogs: Mapping[str, Catalog] = request.app.state.services.catalogs
+    chosen = clean_tag(request.query_params.get("lang"))
+    preferred = [
+        tag
+        for tag in (chosen, claims.locale if claims else None)
+        if tag is not None and clean_tag(tag)
+    ]
+    preferred += parse_accept_language(request.headers.get("accept-language"))
+    code = negotiate(preferred, catalogs) or "en"
+    return Language(catalogs[code], tuple(preferred), chosen if chosen == code else None)
+
+
+def who(claims: LinkClaims) -> str | None:
+    """The person's email or phone, masked for the page (never a contact id)."""
+    identity = claims.identity
+    if identity.email:
+        return mask_email(identity.email)
+    if identity.phone:
+        return mask_phone(identity.phone)
+    return None
+
+
+def self_url(request: Request, **params: str | None) -> str:
+    """This page's path with the kept query parameters (language, embedding) and `params`."""
+    keep = {
+        "lang": request.query_params.get("lang"),
+        "embed": request.query_params.get("embed"),
+        **params,
+    }
+    query = urlencode({k: v for k, v in keep.items() if v})
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def render(
+    request: Request,
+    template: str,
+    language: Language,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A page in `language`, branded, not cached, with its language in the headers."""
+    services: Services = request.app.state.services
+    catalog = language.catalog
+    switcher = [
+        (code, other.name, self_url(request, lang=code))
+        for code, other in services.catalogs.items()
+    ]
+    page = {
+        "t": catalog.gettext,
+        "lang": catalog.code,
+        "dir": catalog.direction,
+        "languages": switcher,
+        "brand": services.branding,
+        "embedded": request.query_params.get("embed") == "1",
+        **context,
+    }
+    return services.templates.TemplateResponse(
+        request,
+        template,
+        page,
+        status_code=status_code,
+        headers={**NO_STORE, "Content-Language": catalog.code, **(headers or {})},
+    )

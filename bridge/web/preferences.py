@@ -1,0 +1,223 @@
+"""The preference page: every type of the link's scope with a toggle; saving records changes.
+
+GET shows the page and changes nothing. POST records one consent request per changed type
+(or per receiving type for "unsubscribe from all"), then redirects back to the page
+(POST-redirect-GET), which shows the new state at once because unapplied requests are
+overlaid on what Intercom says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from bridge.consent import ConsentRequest, SubscriptionType, Wanted, utcnow
+from bridge.ledger import LedgerUnavailable
+from bridge.links import LinkClaims, Purpose
+from bridge.preference_center import SOURCE, View
+from bridge.preferences import Choice, choices
+from bridge.services import Services
+from bridge.web.errors import BadForm, Unavailable
+from bridge.web.forms import event_id_from_nonce, new_nonce, read_fields
+from bridge.web.pages import Language, choose_language, link_claims, render, self_url, who
+from bridge.web.same_origin import require_same_origin
+
+SAVE = "save"
+UNSUBSCRIBE_ALL = "unsubscribe_all"
+_NOT_SAVED = (
+    "We couldn't save your choices just now. Nothing was changed; please try again in a minute."
+)
+_NOTICES = {"saved": "preferences.saved", "unchanged": "preferences.unchanged"}
+
+
+def claims_for(services: Services, token: str) -> LinkClaims:
+    """The claims of a preferences token, or the error page saying what is wrong with it."""
+    return link_claims(services, Purpose.PREFERENCES, token)
+
+
+def client_proof(request: Request, services: Services) -> dict[str, str]:
+    """The IP address and user agent, where the operator keeps them as proof of consent."""
+    fields = services.settings.proof_fields
+    found = {}
+    if "ip" in fields and request.client is not None:
+        found["ip"] = request.client.host
+    if "user_agent" in fields:
+        found["user_agent"] = request.headers.get("user-agent", "")[:512]
+    return found
+
+
+def _groups(view: View, language: Language) -> list[dict[str, Any]]:
+    """The choices in one fieldset per channel, email first."""
+    t = language.catalog.gettext
+    groups: dict[str, dict[str, Any]] = {}
+    for choice in view.choices or ():
+        key = choice.channel.value if choice.channel else "other"
+        legend = t(f"preferences.channel_{key}")
+        groups.setdefault(key, {"key": key, "legend": legend, "choices": []})
+        groups[key]["choices"].append(choice)
+    order = {"email": 0, "sms": 1, "other": 2}
+    return sorted(groups.values(), key=lambda group: order[group["key"]])
+
+
+def _unsubscribe_all_label(view: View, language: Language) -> str:
+    t = language.catalog.gettext
+    channels = {c.channel for c in view.choices or ()}
+    channel = view.claims.scope.channel or (channels.pop() if len(channels) == 1 else None)
+    if channel is not None:
+        return t(f"preferences.unsubscribe_all_{channel.value}")
+    return t("preferences.unsubscribe_all")
+
+
+async def show(request: Request) -> Response:
+    """GET: the page; changes nothing."""
+    services: Services = request.app.state.services
+    claims = claims_for(services, request.path_params["token"])
+    language = choose_language(request, claims)
+    view = await services.preferences.view(claims, language.preferred)
+    services.metrics.preference_views.labels(result="ok" if view.state_known else "degraded").inc()
+    t = language.catalog.gettext
+    company = services.branding.company_name
+    notice = _NOTICES.get(request.query_params.get("saved", ""))
+    receiving = [c for c in view.choices or () if c.subscribed is not False]
+    context = {
+        "view": view,
+        "groups": _groups(view, language),
+        "who": who(claims),
+        "intro": t("preferences.intro_company", company=company)
+        if company
+        else t("preferences.intro"),
+        "notice": t(notice) if notice else None,
+        "all_off": view.state_known and bool(view.choices) and not receiving,
+        "unsubscribe_all_label": _unsubscribe_all_label(view, language),
+        "nonce": new_nonce(),
+        "action_url": self_url(request),
+    }
+    return render(request, "preferences/page.html", language, context)
+
+
+def _shown_states(fields: Sequence[tuple[str, str]], known: set[str]) -> dict[str, bool | None]:
+    """What the page showed, from its `shown` fields (`id:1`, `id:0`, or `id:?`)."""
+    shown: dict[str, bool | None] = {}
+    for name, value in fields:
+        if name != "shown":
+            continue
+        type_id, _, state = value.rpartition(":")
+        if type_id in known and state in ("0", "1", "?"):
+            shown[type_id] = None if state == "?" else state == "1"
+    return shown
+
+
+def _scope_wide(claims: LinkClaims, event_id: str, context: dict[str, Any]) -> ConsentRequest:
+    """One request for every type of the link's scope, when Intercom couldn't list them."""
+    return ConsentRequest(
+        identity=claims.identity,
+        wanted=Wanted.UNSUBSCRIBED,
+        scope=claims.scope,
+        occurred_at=utcnow(),
+        source=SOURCE,
+        event_id=f"{event_id}:all:off",
+        context=context,
+    )
+
+
+async def _record_unknown_types(
+    request: Request, services: Services, claims: LinkClaims, language: Language, event: str
+) -> int:
+    context = {"via": "page", "locale": language.catalog.code, **client_proof(request, services)}
+    consent = _scope_wide(claims, event, context)
+    recorded = await services.ledger.record([consent])
+    services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
+    if services.worker is not None:
+        services.worker.wake()
+    return sum(not r.duplicate for r in recorded)
+
+
+async def save(request: Request) -> Response:
+    """POST: record what changed, then show the page again (POST-redirect-GET)."""
+    services: Services = request.app.state.services
+    require_same_origin(request, services.settings.public_url)
+    claims = claims_for(services, request.path_params["token"])
+    fields = await read_fields(request)
+    form = dict(fields)
+    action = form.get("action", SAVE)
+    if action not in (SAVE, UNSUBSCRIBE_ALL):
+        raise BadForm(f"Unknown action {action[:40]!r}.")
+    language = choose_language(request, claims)
+    event = event_id_from_nonce(form.get("nonce"))
+    types: Sequence[SubscriptionType] | None = await services.types.describe(claims.scope)
+    try:
+        if types is None:
+            if action != UNSUBSCRIBE_ALL:
+                raise Unavailable(_NOT_SAVED)
+            count = await _record_unknown_types(request, services, claims, language, event)
+        else:
+            recorded = await _record_choices(
+                request, services, claims, language, fields, types, event
+            )
+            count = len(recorded)
+    except LedgerUnavailable:
+        raise Unavailable(_NOT_SAVED) from None
+    return RedirectResponse(self_url(request, saved="saved" if count else "unchanged"), 303)
+
+
+async def _record_choices(
+    request: Request,
+    services: Services,
+    claims: LinkClaims,
+    language: Language,
+    fields: Sequence[tuple[str, str]],
+    types: Sequence[SubscriptionType],
+    event: str,
+) -> list[ConsentRequest]:
+    form = dict(fields)
+    words: list[Choice] = choices(types, None, (), language.preferred)
+    view = View(claims, words)
+    shown = _shown_states(fields, {c.id for c in words})
+    if form.get("action") == UNSUBSCRIBE_ALL:
+        wanted = {c.id: False for c in words}
+    else:
+        ticked = {value for name, value in fields if name == "subscribed"}
+        # Only types the page showed: one created since must not be switched off unseen.
+        wanted = {type_id: type_id in ticked for type_id in shown}
+    return await record_changes(
+        request, services, view, wanted, shown, event=event, via="page", language=language
+    )
+
+
+async def record_changes(
+    request: Request,
+    services: Services,
+    view: View,
+    wanted: Mapping[str, bool],
+    shown: Mapping[str, bool | None],
+    *,
+    event: str,
+    via: str,
+    language: Language,
+) -> list[ConsentRequest]:
+    """Record what changed (raises LedgerUnavailable), count it, and wake the worker."""
+    requests = await services.preferences.record(
+        view,
+        wanted,
+        shown=shown,
+        occurred_at=utcnow(),
+        event_prefix=event,
+        via=via,
+        page_locale=language.catalog.code,
+        client=client_proof(request, services),
+    )
+    for consent in requests:
+        services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
+    if requests and services.worker is not None:
+        services.worker.wake()
+    return requests
+
+
+routes = [
+    Route("/preferences/{token}", show, methods=["GET", "HEAD"], name="preferences_show"),
+    Route("/preferences/{token}", save, methods=["POST"], name="preferences_save"),
+]
