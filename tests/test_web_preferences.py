@@ -468,3 +468,10 @@ def test_an_operator_template_overrides_the_built_in_one(branded: TestClient) ->
     response = branded.get("/preferences/nonsense")
     assert response.status_code == 400
     assert response.text.startswith("<p>Acme error:")
+
+
+def test_query_parameters_are_never_reflected_unchecked(client: TestClient) -> None:
+    path = page_path(LinkClaims(JANE))
+    page = client.get(path + '?lang="><script>&embed="><b>').text
+    assert "<script>" not in page and "<b>" not in page
+    assert f'action="{path}"' in page

@@ -75,8 +75,8 @@ def who(claims: LinkClaims) -> str | None:
 def self_url(request: Request, **params: str | None) -> str:
     """This page's path with the kept query parameters (language, embedding) and `params`."""
     keep = {
-        "lang": request.query_params.get("lang"),
-        "embed": request.query_params.get("embed"),
+        "lang": clean_tag(request.query_params.get("lang")),
+        "embed": "1" if request.query_params.get("embed") == "1" else None,
         **params,
     }
     query = urlencode({k: v for k, v in keep.items() if v})
