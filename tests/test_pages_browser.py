@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,18 +12,13 @@ from bridge.app import create_app
 from bridge.consent import Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
+from tests.browser import SCREENSHOTS, launch_chromium, require_chromium
 from tests.conftest import SECRET, make_settings
 from tests.live import free_port, serving
 
-CHROMIUM = os.environ.get("BRIDGE_TEST_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).parent / "output" / "screenshots"
 JANE = "63a07ddf05a32042dffac965"
 
-sync_api = pytest.importorskip("playwright.sync_api")
-if not shutil.which(CHROMIUM):
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+sync_api = require_chromium()
 
 
 class LiveServer:
@@ -54,20 +46,8 @@ def live(sandbox: Sandbox, sqlite_url: str) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's Chromium, headless; never a downloaded browser."""
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+    with launch_chromium(sync_api) as launched:
         yield launched
-        launched.close()
 
 
 def phone_page(browser: object, *, javascript: bool = True) -> object:

@@ -475,3 +475,11 @@ def test_query_parameters_are_never_reflected_unchecked(client: TestClient) -> N
     page = client.get(path + '?lang="><script>&embed="><b>').text
     assert "<script>" not in page and "<b>" not in page
     assert f'action="{path}"' in page
+
+
+def test_an_error_page_in_the_frame_is_embedded_and_not_stored(client: TestClient) -> None:
+    response = client.get("/preferences/nonsense?embed=1")
+    assert response.status_code == 400
+    assert response.headers["cache-control"] == "no-store"
+    assert 'class="embedded"' in response.text
+    assert "auto-height.js" in response.text

@@ -82,12 +82,17 @@ class Unavailable(BridgeHTTPError):
         super().__init__(message, headers={"Retry-After": "30"})
 
 
+_TOKEN_PAGES = ("/unsubscribe/", "/preferences/")
+# A page about a link's token is never kept by caches or shown again from history.
+NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
 def _wants_html(request: Request) -> bool:
     path = request.url.path
     if path.startswith(("/api/", "/webhooks/", "/healthz", "/readyz", "/metrics")):
         return False
     return "text/html" in request.headers.get("accept", "text/html") or path.startswith(
-        ("/unsubscribe/", "/preferences/")
+        _TOKEN_PAGES
     )
 
 
@@ -99,10 +104,16 @@ def render_error(
         return JSONResponse({"error": title, "message": message}, status, headers=headers)
     if _wants_html(request):
         templates: Jinja2Templates = request.app.state.services.templates
+        if request.url.path.startswith(_TOKEN_PAGES):
+            headers = {**NO_STORE, **(headers or {})}
         return templates.TemplateResponse(
             request,
             "error.html",
-            {"title": title, "message": message},
+            {
+                "title": title,
+                "message": message,
+                "embedded": request.query_params.get("embed") == "1",
+            },
             status_code=status,
             headers=headers,
         )

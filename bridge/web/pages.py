@@ -14,10 +14,7 @@ from bridge.i18n import Catalog, clean_tag, negotiate, parse_accept_language
 from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose
 from bridge.logsafe import mask_email, mask_phone
 from bridge.services import Services
-from bridge.web.errors import ExpiredLinkError, InvalidLink
-
-# Token pages must never be stored by shared caches or shown again from history.
-NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+from bridge.web.errors import NO_STORE, ExpiredLinkError, InvalidLink
 
 
 def link_claims(services: Services, purpose: Purpose, token: str) -> LinkClaims:

@@ -20,9 +20,9 @@ from bridge.i18n import localise
 from bridge.ledger import LedgerUnavailable
 from bridge.links import LinkClaims, Purpose
 from bridge.services import Services
-from bridge.web.errors import Unavailable
+from bridge.web.errors import NO_STORE, Unavailable
 from bridge.web.forms import event_id_from_nonce, new_nonce, read_fields
-from bridge.web.pages import NO_STORE, choose_language, link_claims, render, self_url, who
+from bridge.web.pages import choose_language, link_claims, render, self_url, who
 
 SOURCE = "unsubscribe"
 _MAX_FIELDS = 20
