@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections import OrderedDict
@@ -35,6 +36,7 @@ class ContactResolver:
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
+        self._searching: dict[str, asyncio.Task[list[str]]] = {}
         self.searches = 0
 
     async def resolve(self, identity: Identity) -> list[str]:
@@ -46,6 +48,22 @@ class ContactResolver:
         if cached is not None and self._clock() - cached[0] < self._ttl:
             self._cache.move_to_end(key)
             return cached[1]
+        # Concurrent lookups of one person (a double click, a link scanner) share one search.
+        # The search is shielded: a caller giving up (a page's deadline) leaves it running,
+        # so its answer is cached for the next one.
+        search = self._searching.get(key)
+        if search is None:
+            search = asyncio.ensure_future(self._search(identity))
+            self._searching[key] = search
+            search.add_done_callback(lambda done: self._settled(key, done))
+        return list(await asyncio.shield(search))
+
+    def _settled(self, key: str, search: asyncio.Task[list[str]]) -> None:
+        self._searching.pop(key, None)
+        if not search.cancelled():
+            search.exception()  # retrieved here, so an abandoned failure is not logged as lost
+
+    async def _search(self, identity: Identity) -> list[str]:
         async with self._pacer.slot() if self._pacer else contextlib.nullcontext():
             self.searches += 1
             if identity.external_id:
@@ -55,7 +73,7 @@ class ContactResolver:
             else:
                 ids = await self._client.find_contact_ids(phone=identity.phone)
         if ids:
-            self._cache[key] = (self._clock(), ids)
+            self._cache[identity.key] = (self._clock(), ids)
             if len(self._cache) > self._max_entries:
                 self._cache.popitem(last=False)
         return ids

@@ -28,6 +28,7 @@ USER_AGENT = "intercom-consent-bridge/0.1"
 # A lookup by email or phone matches a handful of contacts; more than this many pages means a
 # query far broader than the bridge ever needs, so stop rather than walk the whole workspace.
 MAX_SEARCH_PAGES = 5
+MAX_CONNECTIONS = 20  # open to Intercom at once, worker and page views together
 _EXCERPT = 120
 _EXISTING_ID = re.compile(r"\bid=([A-Za-z0-9_-]+)")
 
@@ -170,6 +171,12 @@ class IntercomClient:
             base_url=self.base_url,
             transport=transport,
             timeout=timeout,
+            # As many kept-alive connections as open ones: with httpx's default (100 open,
+            # 20 kept) a burst past 20 closes connections as they free up, and every later
+            # call pays a new TLS handshake. Past the limit, calls wait for a connection.
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
             headers={
                 "Authorization": f"Bearer {token}",
                 "Intercom-Version": version,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import Iterator
@@ -483,3 +484,20 @@ def test_an_error_page_in_the_frame_is_embedded_and_not_stored(client: TestClien
     assert response.headers["cache-control"] == "no-store"
     assert 'class="embedded"' in response.text
     assert "auto-height.js" in response.text
+
+
+def test_concurrent_views_of_one_person_share_one_search(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    sandbox.add_contact(email="twice@example.com", contact_id="d" * 24)
+    sandbox.faults.latency = 0.05  # long enough for all five views to be searching at once
+    path = page_path(LinkClaims(Identity(email="twice@example.com")))
+
+    async def five_views_at_once() -> set[int]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as http:
+            answers = await asyncio.gather(*(http.get(path) for _ in range(5)))
+        return {answer.status_code for answer in answers}
+
+    assert client.portal.call(five_views_at_once) == {200}  # type: ignore[union-attr]
+    assert sandbox.count(method="POST", path_prefix="/contacts/search") == 1
