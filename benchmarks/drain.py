@@ -19,7 +19,14 @@ from typing import Any
 
 import httpx
 import psycopg
-from harness import EMAIL_TYPE, SANDBOX_TOKEN, SANDBOX_URL, contact_id, write_result
+from harness import (
+    EMAIL_TYPE,
+    SANDBOX_TOKEN,
+    SANDBOX_URL,
+    contact_id,
+    intercom_route,
+    write_result,
+)
 
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted, utcnow
 from bridge.intercom import IntercomClient
@@ -60,16 +67,6 @@ async def fresh_database(url: str | None, keep: bool) -> AsyncIterator[tuple[str
         if not keep:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-def route(seen: SeenRequest) -> str:
-    """The call with its contact id hidden, e.g. `POST /contacts/{id}/subscriptions`."""
-    parts = seen.path.split("/")
-    if len(parts) > 2 and parts[1] == "contacts" and parts[2] != "search":
-        parts[2] = "{id}"
-    if len(parts) > 4 and parts[3] == "subscriptions":
-        parts[4] = "{type}"
-    return f"{seen.method} {'/'.join(parts)}"
 
 
 def windows(calls: list[SeenRequest], started: float, limit: int) -> dict[str, Any]:
@@ -203,7 +200,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "timed_out": timed_out,
         "passes": passes,
         "calls": len(calls),
-        "calls_by_route": dict(Counter(route(c) for c in calls).most_common()),
+        "calls_by_route": dict(
+            Counter(intercom_route(c.method, c.path) for c in calls).most_common()
+        ),
         "calls_by_status": {str(k): v for k, v in sorted(Counter(c.status for c in calls).items())},
         **windows(calls, started, args.limit),
         "overall_answered_per_s": answered / span if calls else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -31,6 +32,32 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 def contact_id(tag: int, index: int) -> str:
     """A distinct 24-hex Intercom-style contact id, so links pack it in 12 bytes."""
     return f"be{tag:02x}{index:020x}"
+
+
+def contact_email(tag: int, index: int) -> str:
+    """The email of the seeded contact `contact_id(tag, index)` (when seeded with emails)."""
+    return f"bench-{tag:02x}-{index}@example.com"
+
+
+def intercom_route(method: str, path: str) -> str:
+    """An Intercom call with its ids hidden, e.g. `POST /contacts/{id}/subscriptions`."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "contacts" and parts[2] != "search":
+        parts[2] = "{id}"
+    if len(parts) > 4 and parts[3] == "subscriptions":
+        parts[4] = "{type}"
+    return f"{method} {'/'.join(parts)}"
+
+
+def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
+    """The --sandbox remote|in-process choice the web benchmarks share."""
+    parser.add_argument(
+        "--sandbox",
+        choices=["remote", "in-process"],
+        default="remote",
+        help="serve the sandbox Intercom in its own process, as Intercom is (remote, default), "
+        "or inside the bridge's process, which charges its CPU to the bridge",
+    )
 
 
 def free_port() -> int:

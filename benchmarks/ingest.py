@@ -21,6 +21,7 @@ from harness import (
     SANDBOX_URL,
     SECRET_KEY,
     Server,
+    add_sandbox_option,
     contact_id,
     cpu_meter,
     median,
@@ -164,13 +165,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
     parser.add_argument("--rounds", type=int, default=2, help="baseline+bridge pairs (2)")
     parser.add_argument("--no-worker", action="store_true", help="no in-process worker")
-    parser.add_argument(
-        "--sandbox",
-        choices=["remote", "in-process"],
-        default="remote",
-        help="serve the sandbox Intercom in its own process, as Intercom is (remote, default), "
-        "or inside the bridge's process, which charges its CPU to the bridge",
-    )
+    add_sandbox_option(parser)
     parser.add_argument(
         "--intercom-limit", type=int, default=2000, help="sandbox calls allowed per 10 s (2000)"
     )

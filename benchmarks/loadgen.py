@@ -1,4 +1,4 @@
-"""A lean raw-asyncio HTTP/1.1 keep-alive POST load generator; runs in its own process."""
+"""A lean raw-asyncio HTTP/1.1 keep-alive load generator (POST or GET); runs in its own process."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class Load:
         self.paths = paths
         self.next_index = itertools.count()
         self.started = time.monotonic()
+        self.epoch_offset = time.time() - self.started  # monotonic -> wall clock (time.time())
         self.measure_from = self.started + warmup
         self.measure_until = self.measure_from + duration
         self.measured: Counter[int] = Counter()  # status -> responses completed while measuring
@@ -67,13 +68,21 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, keep_alive
 
 
-async def connection(load: Load, port: int, request_timeout: float) -> None:
-    """One keep-alive connection sending POSTs back to back until the measurement ends."""
-    headers = (
-        b" HTTP/1.1\r\nHost: " + f"{HOST}:{port}".encode() + b"\r\nContent-Type: " + FORM_TYPE
-        + b"\r\nContent-Length: " + str(len(ONE_CLICK_BODY)).encode() + b"\r\n\r\n"
-        + ONE_CLICK_BODY
-    )  # fmt: skip
+async def connection(load: Load, port: int, request_timeout: float, method: str = "POST") -> None:
+    """One keep-alive connection sending requests back to back until the measurement ends.
+
+    POST sends the one-click unsubscribe body; GET sends no body.
+    """
+    host = b" HTTP/1.1\r\nHost: " + f"{HOST}:{port}".encode()
+    if method == "GET":
+        headers = host + b"\r\n\r\n"
+    else:
+        headers = (
+            host + b"\r\nContent-Type: " + FORM_TYPE
+            + b"\r\nContent-Length: " + str(len(ONE_CLICK_BODY)).encode() + b"\r\n\r\n"
+            + ONE_CLICK_BODY
+        )  # fmt: skip
+    verb = method.encode() + b" "
     writer: asyncio.StreamWriter | None = None
     reader: asyncio.StreamReader | None = None
     while time.monotonic() < load.measure_until:
@@ -86,7 +95,7 @@ async def connection(load: Load, port: int, request_timeout: float) -> None:
                 continue
         started = time.monotonic()
         try:
-            writer.write(b"POST " + load.next_path() + headers)
+            writer.write(verb + load.next_path() + headers)
             async with asyncio.timeout(request_timeout):
                 status, keep_alive = await read_response(reader)
         except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
@@ -124,12 +133,14 @@ async def run(
     warmup: float,
     duration: float,
     request_timeout: float,
+    method: str = "POST",
 ) -> dict[str, Any]:
     """Drive the server; a summary of the measured phase and totals over the whole run."""
     load = Load(paths, warmup=warmup, duration=duration)
     cpu0 = time.process_time()
     tasks = [
-        asyncio.create_task(connection(load, port, request_timeout)) for _ in range(connections)
+        asyncio.create_task(connection(load, port, request_timeout, method))
+        for _ in range(connections)
     ]
     # Every task stops by itself at the end of the measurement, plus one request's time bound.
     await asyncio.wait(tasks, timeout=warmup + duration + request_timeout + 5)
@@ -155,6 +166,12 @@ async def run(
         "paths_used": next(load.next_index),
         "paths_available": len(paths),
         "client_cpu_share": (time.process_time() - cpu0) / wall,
+        "method": method,
+        # The measured window on the wall clock, to match with other processes' timestamps.
+        "window_epoch": [
+            load.measure_from + load.epoch_offset,
+            load.measure_until + load.epoch_offset,
+        ],
     }
 
 
@@ -166,12 +183,14 @@ def drive(
     warmup: float,
     duration: float,
     request_timeout: float = 10.0,
+    method: str = "POST",
 ) -> dict[str, Any]:
     """Run this load generator in a process of its own and return its summary."""
     command = [
         sys.executable, __file__, "--port", str(port), "--paths", str(paths_file),
         "--connections", str(connections), "--warmup", str(warmup),
         "--duration", str(duration), "--request-timeout", str(request_timeout),
+        "--method", method,
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=warmup + duration + request_timeout + 60
@@ -200,6 +219,12 @@ def main() -> None:
         default=10.0,
         help="seconds before a request counts as failed",
     )
+    parser.add_argument(
+        "--method",
+        choices=["POST", "GET"],
+        default="POST",
+        help="POST (one-click unsubscribe body, default) or GET (no body)",
+    )
     args = parser.parse_args()
     paths = [line.encode() for line in args.paths.read_text().split()]
     if not paths:
@@ -218,6 +243,7 @@ def main() -> None:
             warmup=args.warmup,
             duration=args.duration,
             request_timeout=args.request_timeout,
+            method=args.method,
         )
     )
     print(json.dumps(summary))
