@@ -110,6 +110,21 @@ def test_undo_records_a_resubscribe(client: TestClient) -> None:
     assert wanted == ["subscribed", "unsubscribed"]
 
 
+def test_the_done_page_links_to_the_preference_page_in_the_links_language(
+    client: TestClient,
+) -> None:
+    path = link_path(LinkClaims(JANE, Scope(channel=Channel.EMAIL), "de"))
+    done = client.post(path, data={"action": "unsubscribe"})
+    assert '<html lang="de"' in done.text
+    manage = re.search(r'href="https://consent\.example\.com(/preferences/[^"]+)"', done.text)
+    assert manage is not None
+    page = client.get(html.unescape(manage.group(1)))
+    assert page.status_code == 200
+    assert '<html lang="de"' in page.text
+    # The same person and channel: Jane's email types, no SMS ones.
+    assert 'value="93"' in page.text and 'value="108"' not in page.text
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_tampered_token_gets_a_plain_400_page(client: TestClient, method: str) -> None:
     good = link_path(LinkClaims(JANE))
