@@ -35,12 +35,12 @@ from bridge.type_cache import TypeCache
 from bridge.web import ops, preferences, unsubscribe
 from bridge.web.api import build_api
 from bridge.web.body_limit import BodyLimitMiddleware
-from bridge.web.errors import (
-    BridgeHTTPError,
+from bridge.web.error_pages import (
     handle_bridge_error,
     handle_http_exception,
     handle_unexpected,
 )
+from bridge.web.errors import BridgeHTTPError
 from bridge.web.security_headers import SecurityHeadersMiddleware, embeddable_csp
 from bridge.worker import Worker
 

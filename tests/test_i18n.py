@@ -36,9 +36,20 @@ def test_every_required_language_has_a_complete_catalog() -> None:
 
 
 def _raw_keys(path: Path) -> set[str]:
+    """Every message key written in the file itself, at any depth (meta excluded)."""
     data = tomllib.loads(path.read_text("utf-8"))
     data.pop("meta")
-    return {f"{table}.{key}" for table, messages in data.items() for key in messages}
+
+    def keys(table: dict[str, object], prefix: str) -> set[str]:
+        found = set()
+        for name, value in table.items():
+            if isinstance(value, dict):
+                found |= keys(value, f"{prefix}{name}.")
+            else:
+                found.add(f"{prefix}{name}")
+        return found
+
+    return keys(data, "")
 
 
 def test_arabic_is_right_to_left_and_the_rest_left_to_right() -> None:

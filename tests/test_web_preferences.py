@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from bridge.app import create_app
 from bridge.consent import Channel, Identity, Scope, Wanted
+from bridge.i18n import load_catalogs
 from bridge.ledger import LedgerUnavailable, RequestRecord
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
@@ -501,3 +502,20 @@ def test_concurrent_views_of_one_person_share_one_search(
 
     assert client.portal.call(five_views_at_once) == {200}  # type: ignore[union-attr]
     assert sandbox.count(method="POST", path_prefix="/contacts/search") == 1
+
+
+def test_error_pages_speak_the_persons_language(client: TestClient) -> None:
+    broken = client.get("/preferences/nonsense", headers={"Accept-Language": "fr-FR,fr"})
+    assert broken.status_code == 400
+    assert '<html lang="fr"' in broken.text
+    french = load_catalogs()["fr"].gettext("errors.invalid_link.title")
+    assert french in html.unescape(broken.text)
+    missing = client.get("/nowhere?lang=de", headers={"Accept": "text/html"})
+    assert missing.status_code == 404 and '<html lang="de"' in missing.text
+    path = page_path(LinkClaims(JANE))
+    refused = post(client, path, [("action", "save")], **{"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    assert "For your safety" in refused.text  # English without a language to go by
+    # Machines keep English, which is what their logs want.
+    api = client.get("/api/v1/preferences/nonsense", headers={"Accept-Language": "fr"})
+    assert api.json()["error"] == "This link isn't valid"

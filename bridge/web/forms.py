@@ -22,7 +22,7 @@ async def read_fields(request: Request, *, max_fields: int = MAX_FIELDS) -> list
             return parse_qsl(body, max_num_fields=max_fields)
         form = await request.form(max_fields=max_fields, max_files=0)
     except ValueError:
-        raise BadForm("The form could not be read.") from None
+        raise BadForm("The form could not be read.", key="bad_form") from None
     try:
         return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     finally:

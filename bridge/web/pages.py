@@ -88,19 +88,24 @@ def render(
     *,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
+    switcher: bool = True,
 ) -> Response:
-    """A page in `language`, branded, not cached, with its language in the headers."""
+    """A page in `language`, branded, not cached, with its language in the headers.
+
+    `switcher` offers the page in every other language (links to this same address).
+    """
     services: Services = request.app.state.services
     catalog = language.catalog
-    switcher = [
+    languages = [
         (code, other.name, self_url(request, lang=code))
         for code, other in services.catalogs.items()
+        if switcher
     ]
     page = {
         "t": catalog.gettext,
         "lang": catalog.code,
         "dir": catalog.direction,
-        "languages": switcher,
+        "languages": languages,
         "brand": services.branding,
         "embedded": request.query_params.get("embed") == "1",
         **context,

@@ -152,7 +152,7 @@ async def save(request: Request) -> Response:
     try:
         if types is None:
             if action != UNSUBSCRIBE_ALL:
-                raise Unavailable(_NOT_SAVED)
+                raise Unavailable(_NOT_SAVED, key="not_saved")
             count = await _record_unknown_types(request, services, claims, language, event)
         else:
             recorded = await _record_choices(
@@ -160,7 +160,7 @@ async def save(request: Request) -> Response:
             )
             count = len(recorded)
     except LedgerUnavailable:
-        raise Unavailable(_NOT_SAVED) from None
+        raise Unavailable(_NOT_SAVED, key="not_saved") from None
     return RedirectResponse(self_url(request, saved="saved" if count else "unchanged"), 303)
 
 

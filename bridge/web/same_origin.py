@@ -23,6 +23,7 @@ class CrossSiteRequest(BridgeHTTPError):
 
     status_code = 403
     title = "Not allowed from another website"
+    key = "cross_site"
 
 
 def origin_of(url: str) -> str:

@@ -92,7 +92,8 @@ async def submit(request: Request) -> Response:
     except LedgerUnavailable:
         raise Unavailable(
             "We couldn't record your request just now. Nothing was changed; please try again "
-            "in a minute."
+            "in a minute.",
+            key="not_recorded",
         ) from None
     services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
     if services.worker is not None:

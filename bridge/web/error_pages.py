@@ -1,0 +1,92 @@
+"""The one place errors become responses: a page for people, JSON or text for machines.
+
+A page is in the person's language (from `?lang=` and Accept-Language: a broken link carries
+no locale of its own) when the error has a catalog entry. The API and webhooks answer in
+English, which is what their callers log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from bridge.logsafe import mask_path
+from bridge.web.errors import BridgeHTTPError
+from bridge.web.pages import choose_language, render
+
+log = logging.getLogger(__name__)
+
+_TOKEN_PAGES = ("/unsubscribe/", "/preferences/")
+_MACHINE_PATHS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/metrics")
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(_MACHINE_PATHS):
+        return False
+    return "text/html" in request.headers.get("accept", "text/html") or path.startswith(
+        _TOKEN_PAGES
+    )
+
+
+def render_error(
+    request: Request,
+    status: int,
+    title: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    key: str | None = None,
+) -> Response:
+    """The response for an error, shaped (and, for people, worded) for whoever asked."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": title, "message": message}, status, headers=headers)
+    if not _wants_html(request):
+        return PlainTextResponse(f"{title}: {message}\n", status, headers=headers)
+    language = choose_language(request, None)
+    if key is not None:
+        title = language.catalog.gettext(f"errors.{key}.title")
+        message = language.catalog.gettext(f"errors.{key}.message")
+    return render(
+        request,
+        "error.html",
+        language,
+        {"title": title, "message": message},
+        status_code=status,
+        headers=headers,
+        # An error's address may be a broken link or a POST-only one: nothing to link to.
+        switcher=False,
+    )
+
+
+async def handle_bridge_error(request: Request, exc: Exception) -> Response:
+    """Turn a BridgeHTTPError into its page or body."""
+    assert isinstance(exc, BridgeHTTPError)
+    return render_error(request, exc.status_code, exc.title, exc.message, exc.headers, key=exc.key)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in the same shapes as ours."""
+    assert isinstance(exc, HTTPException)
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+    message = {
+        404: "There is nothing at this address.",
+        405: "This address does not accept that method.",
+    }.get(exc.status_code, str(exc.detail))
+    key = "not_found" if exc.status_code == 404 else None
+    return render_error(request, exc.status_code, title, message, dict(exc.headers or {}), key=key)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    """Log the failure with its traceback; show the caller only that it failed."""
+    log.exception("unhandled error on %s %s", request.method, mask_path(request.url.path))
+    return render_error(
+        request,
+        500,
+        "Something went wrong",
+        "The error was logged; please try again later.",
+        key="server_error",
+    )
