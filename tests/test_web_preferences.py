@@ -148,6 +148,10 @@ def test_saving_records_one_request_per_changed_type_then_redirects(
     after = client.get(response.headers["location"])
     assert states(after.text) == {**before, **{t: not before[t] for t in flipped}}
     assert 'role="status"' in after.text
+    french = load_catalogs()["fr"]
+    notice = html.unescape(after.text)
+    assert french.gettext("preferences.saved") in notice
+    assert french.gettext("common.propagation") in notice
     assert sandbox.count(method="POST", path_prefix="/contacts/") == 0  # the worker is off
 
 

@@ -29,14 +29,10 @@ from bridge.settings import Settings
 from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMediaType
 from bridge.web.openapi import openapi_document
 from bridge.web.pages import Language, choose_language, who
-from bridge.web.preferences import claims_for, record_changes
+from bridge.web.preferences import claims_for, record_changes, shown_view
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _scope_json(view: View) -> dict[str, Any]:
-    return view.claims.scope.to_dict()
 
 
 def view_json(view: View, language: Language, **extra: Any) -> dict[str, Any]:
@@ -44,7 +40,7 @@ def view_json(view: View, language: Language, **extra: Any) -> dict[str, Any]:
     return {
         "locale": language.catalog.code,
         "who": who(view.claims),
-        "scope": _scope_json(view),
+        "scope": view.claims.scope.to_dict(),
         "state_known": view.state_known,
         "types": [choice.to_json() for choice in view.choices or ()],
         **extra,
@@ -53,11 +49,7 @@ def view_json(view: View, language: Language, **extra: Any) -> dict[str, Any]:
 
 async def read_preferences(request: Request) -> Response:
     """GET: the link's types, words in the person's language, and their states."""
-    services: Services = request.app.state.services
-    claims = claims_for(services, request.path_params["token"])
-    language = choose_language(request, claims)
-    view = await services.preferences.view(claims, language.preferred)
-    services.metrics.preference_views.labels(result="ok" if view.state_known else "degraded").inc()
+    language, view = await shown_view(request)
     return JSONResponse(view_json(view, language), headers=NO_STORE)
 
 

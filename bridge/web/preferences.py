@@ -72,13 +72,21 @@ def _unsubscribe_all_label(view: View, language: Language) -> str:
     return t("preferences.unsubscribe_all")
 
 
-async def show(request: Request) -> Response:
-    """GET: the page; changes nothing."""
+async def shown_view(request: Request) -> tuple[Language, View]:
+    """What a GET of the page (or the API) shows, in the person's language; counted."""
     services: Services = request.app.state.services
     claims = claims_for(services, request.path_params["token"])
     language = choose_language(request, claims)
     view = await services.preferences.view(claims, language.preferred)
     services.metrics.preference_views.labels(result="ok" if view.state_known else "degraded").inc()
+    return language, view
+
+
+async def show(request: Request) -> Response:
+    """GET: the page; changes nothing."""
+    services: Services = request.app.state.services
+    language, view = await shown_view(request)
+    claims = view.claims
     t = language.catalog.gettext
     company = services.branding.company_name
     notice = _NOTICES.get(request.query_params.get("saved", ""))
@@ -91,6 +99,8 @@ async def show(request: Request) -> Response:
         if company
         else t("preferences.intro"),
         "notice": t(notice) if notice else None,
+        # Saved here is recorded, not yet in Intercom: say it may take a moment everywhere.
+        "notice_more": t("common.propagation") if notice == _NOTICES["saved"] else None,
         "all_off": view.state_known and bool(view.choices) and not receiving,
         "unsubscribe_all_label": _unsubscribe_all_label(view, language),
         "nonce": new_nonce(),
