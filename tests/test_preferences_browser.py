@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from bridge.app import create_app
 from bridge.consent import Identity, Scope
+from bridge.i18n import load_catalogs
 from bridge.ledger import open_ledger
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
@@ -56,6 +57,8 @@ def words(locale: str) -> dict[str, str]:
 
 
 EN = words("en")
+# The notice after a save: saved, and a word on how long it takes to reach every system.
+SAVED_NOTICE = f"{EN['saved']} {load_catalogs()['en'].gettext('common.propagation')}"
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ def test_toggle_two_types_by_their_labels_and_save(
     save_and_follow(page, page.get_by_role("button", name=EN["save"]))
 
     assert "saved=saved" in page.url
-    assert page.get_by_role("status").inner_text().strip() == EN["saved"]
+    assert page.get_by_role("status").inner_text().strip() == SAVED_NOTICE
     assert page.get_by_role("checkbox", name="Offers and promotions").is_checked()
     assert not page.get_by_role("checkbox", name="Product updates").is_checked()
     shot(page, "preferences-en-saved")
@@ -269,7 +272,7 @@ def test_unsubscribe_from_all(page: Page, bridge: Bridge, sandbox: Sandbox) -> N
     assert page.get_by_text(EN["all_off"]).count() == 0
     save_and_follow(page, page.get_by_role("button", name=EN["unsubscribe_all"], exact=True))
 
-    assert page.get_by_role("status").inner_text().strip() == EN["saved"]
+    assert page.get_by_role("status").inner_text().strip() == SAVED_NOTICE
     assert page.get_by_text(EN["all_off"]).is_visible()
     boxes = page.get_by_role("checkbox")
     assert boxes.count() == len(live_types(sandbox))
@@ -347,7 +350,7 @@ def test_keyboard_alone_can_change_and_save(page: Page, bridge: Bridge, sandbox:
     assert page.evaluate(f"{focused}.outlineStyle") != "none"
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert page.get_by_role("status").inner_text().strip() == EN["saved"]
+    assert page.get_by_role("status").inner_text().strip() == SAVED_NOTICE
     assert page.get_by_role("checkbox", name="Offers and promotions").is_checked()
     shot(page, "preferences-keyboard-saved")
     wait_until(lambda: sandbox.receives(JANE, "95"), "the sandbox shows Jane receiving 95")
@@ -363,7 +366,7 @@ def test_without_javascript_saving_still_works(
     label(page, "Offers and promotions").click()
     label(page, "Appointment reminders").click()
     save_and_follow(page, page.get_by_role("button", name=EN["save"]))
-    assert page.get_by_role("status").inner_text().strip() == EN["saved"]
+    assert page.get_by_role("status").inner_text().strip() == SAVED_NOTICE
     assert page.get_by_role("checkbox", name="Offers and promotions").is_checked()
     assert not page.get_by_role("checkbox", name="Appointment reminders").is_checked()
     shot(page, "preferences-nojs-saved")
@@ -415,7 +418,7 @@ def test_an_allowed_site_embeds_the_page_and_saving_works_inside_it(
         page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
         frame.get_by_role("button", name=EN["save"]).click()
         frame.get_by_role("status").wait_for()
-        assert frame.get_by_role("status").inner_text().strip() == EN["saved"]
+        assert frame.get_by_role("status").inner_text().strip() == SAVED_NOTICE
         assert frame.get_by_role("checkbox", name="Offers and promotions").is_checked()
         assert page.url == site  # the marketer's page stayed; only the frame moved
         assert inner.url.startswith(embeddable_bridge.url + "/preferences/")
