@@ -29,10 +29,11 @@ from bridge.links import LinkSigner, Purpose
 from bridge.logsafe import install_access_log_filter
 from bridge.metrics import Metrics
 from bridge.preference_center import PreferenceCenter
+from bridge.providers import load_providers
 from bridge.services import Services
 from bridge.settings import Settings, SettingsError, load_settings
 from bridge.type_cache import TypeCache
-from bridge.web import ops, preferences, unsubscribe
+from bridge.web import ops, preferences, unsubscribe, webhooks
 from bridge.web.api import build_api
 from bridge.web.body_limit import BodyLimitMiddleware
 from bridge.web.error_pages import (
@@ -124,21 +125,24 @@ def create_app(
     *,
     intercom_transport: httpx.AsyncBaseTransport | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    outbound_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """Build the bridge. With no settings, read them from the environment (uvicorn --factory)."""
-    if settings is None:
-        try:
-            settings = load_settings()
-            settings.require_intercom_token()
-        except SettingsError as exc:
-            # One clear line instead of a traceback from inside uvicorn.
-            print(f"bridge: configuration error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+    from_environment = settings is None
+    try:
+        settings = load_settings() if settings is None else settings
+        token = settings.require_intercom_token()
+        branding = load_branding(settings.config)
+        providers = load_providers(settings.config, settings.public_url)
+    except SettingsError as exc:
+        if not from_environment:
+            raise
+        # One clear line instead of a traceback from inside uvicorn.
+        print(f"bridge: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     install_access_log_filter()
     catalogs = load_catalogs()
-    branding = load_branding(settings.config)
     templates = build_templates(catalogs, branding)
-    token = settings.require_intercom_token()
     handlers = {
         BridgeHTTPError: handle_bridge_error,
         HTTPException: handle_http_exception,
@@ -157,6 +161,7 @@ def create_app(
             timeout=settings.intercom_timeout,
         )
         metrics = Metrics()
+        http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
         types = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
         services = Services(
             settings=settings,
@@ -175,6 +180,8 @@ def create_app(
                 contacts=ContactResolver(intercom),
                 ledger=ledger,
             ),
+            providers=providers,
+            http=http,
         )
         app.state.services = services
         api.state.services = services
@@ -187,6 +194,7 @@ def create_app(
             if services.worker is not None:
                 await services.worker.stop()
             await intercom.aclose()
+            await http.aclose()
             await ledger.close()
 
     return Starlette(
@@ -194,6 +202,7 @@ def create_app(
             *extra_routes,
             *unsubscribe.routes,
             *preferences.routes,
+            *webhooks.routes,
             *ops.routes,
             Mount("/api/v1", app=api, name="api"),
             Route("/brand.css", _brand_stylesheet(branding), methods=["GET", "HEAD"]),
@@ -204,7 +213,11 @@ def create_app(
                 SecurityHeadersMiddleware,
                 embeddable=embeddable_csp(settings.frame_ancestors, branding.external_origins()),
             ),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_body_bytes,
+                larger={"/webhooks/": settings.max_webhook_bytes},
+            ),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,

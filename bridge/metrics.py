@@ -56,6 +56,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.webhooks = Counter(
+            "bridge_webhooks_total",
+            "Provider webhook deliveries by result: accepted, rejected, malformed, unavailable.",
+            ["provider", "result"],
+            registry=self.registry,
+        )
         self.intercom_halted = Gauge(
             "bridge_intercom_halted",
             "1 while Intercom rejects the access token (401).",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import httpx
 from starlette.templating import Jinja2Templates
 
 from bridge.branding import Branding
@@ -18,6 +19,7 @@ from bridge.type_cache import TypeCache
 
 if TYPE_CHECKING:
     from bridge.preference_center import PreferenceCenter
+    from bridge.providers import Provider
     from bridge.worker import Worker
 
 
@@ -35,4 +37,6 @@ class Services:
     catalogs: dict[str, Catalog]
     branding: Branding
     preferences: PreferenceCenter
+    providers: dict[str, Provider]
+    http: httpx.AsyncClient  # for providers' own URLs (Amazon SNS certificates, handshakes)
     worker: Worker | None = field(default=None)

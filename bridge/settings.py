@@ -86,6 +86,7 @@ class Settings:
     unsubscribe_max_age: float | None = None
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
+    max_webhook_bytes: int = 10_485_760
     intercom_timeout: float = 10.0
     auto_migrate: bool = True
     frame_ancestors: tuple[str, ...] = ("'self'",)
@@ -119,6 +120,7 @@ ENVIRONMENT = {
     "BRIDGE_UNSUBSCRIBE_MAX_AGE": "seconds an unsubscribe link stays valid; unset = forever",
     "BRIDGE_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
     "BRIDGE_MAX_BODY_BYTES": "largest request body accepted, default 1048576",
+    "BRIDGE_MAX_WEBHOOK_BYTES": "largest provider webhook body accepted, default 10485760",
     "BRIDGE_AUTO_MIGRATE": "apply pending migrations when serving, default true",
     "BRIDGE_FRAME_ANCESTORS": "origins allowed to embed the preference page in an iframe",
     "BRIDGE_CORS_ORIGINS": "origins allowed to call the JSON preferences API from a browser",
@@ -350,6 +352,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env,
             "BRIDGE_MAX_BODY_BYTES",
             Settings.max_body_bytes,
+            _positive_int,
+            "must be a positive integer",
+        ),
+        max_webhook_bytes=_parse(
+            env,
+            "BRIDGE_MAX_WEBHOOK_BYTES",
+            Settings.max_webhook_bytes,
             _positive_int,
             "must be a positive integer",
         ),

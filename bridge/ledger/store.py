@@ -89,6 +89,19 @@ class Ledger:
         ]
         return await self._recorder.record(rows)
 
+    @staticmethod
+    def storable(requests: Sequence[ConsentRequest]) -> tuple[list[ConsentRequest], list[str]]:
+        """The requests `record` can store, and why each other one cannot (a NUL, say)."""
+        good, problems = [], []
+        for request in requests:
+            try:
+                encode_request(request, received_at=0, payload_sha256=None)
+            except ValueError as exc:
+                problems.append(f"{request.event_id[:60]!r}: {exc}")
+            else:
+                good.append(request)
+        return good, problems
+
     async def claim(
         self, owner: str, *, limit: int, lease_seconds: float, now: datetime
     ) -> list[Claimed]:

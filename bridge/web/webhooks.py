@@ -1,0 +1,122 @@
+"""`POST /webhooks/{provider}`: verify on the raw bytes, parse, record, answer.
+
+The endpoint only picks the provider, rebuilds the public URL the provider signed, records
+what the provider module parsed (all of a batch in one transaction) and chooses the status:
+200 once recorded (duplicates too), 401 for a bad signature, 400 for a body that can't be
+read, 404 for an unknown or unconfigured provider, 503 when the ledger can't commit, with
+each provider's own codes where its retry rules need them (see `Provider`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bridge.ledger import LedgerUnavailable, Recorded
+from bridge.providers import PROVIDERS, Delivery, Malformed, Parsed, Rejected
+from bridge.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def _plain(status: int, text: str) -> Response:
+    return PlainTextResponse(text + "\n", status)
+
+
+def public_url(request: Request, base: str) -> str:
+    """The URL the provider called, rebuilt from BRIDGE_PUBLIC_URL (never the Host header)."""
+    query = request.url.query
+    return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+
+
+async def receive(request: Request) -> Response:
+    """One delivery from one provider."""
+    services: Services = request.app.state.services
+    name = request.path_params["provider"]
+    if name not in PROVIDERS:
+        return _plain(
+            404, f"Unknown provider {name[:40]!r}; known: {', '.join(sorted(PROVIDERS))}."
+        )
+    provider = services.providers.get(name)
+    if provider is None:
+        return _plain(
+            404, f"Provider {name!r} is not configured: add [providers.{name}] to BRIDGE_CONFIG."
+        )
+    if request.method == "HEAD":
+        # Mandrill checks that the URL exists before it sends anything.
+        return Response(status_code=200 if provider.accepts_head else 405)
+    delivery = Delivery(
+        method=request.method,
+        url=public_url(request, services.settings.public_url),
+        headers=request.headers,
+        body=await request.body(),
+    )
+    try:
+        await provider.verify(delivery, services.http)
+    except Rejected as exc:
+        services.metrics.webhooks.labels(provider=name, result="rejected").inc()
+        log.warning("%s webhook refused: %s", name, exc)
+        return _plain(provider.rejected_status, f"Not verified: {exc}")
+    try:
+        parsed = provider.parse(delivery)
+    except Malformed as exc:
+        services.metrics.webhooks.labels(provider=name, result="malformed").inc()
+        log.warning("%s webhook unreadable: %s", name, exc)
+        return _plain(provider.malformed_status, f"Could not read the delivery: {exc}")
+    try:
+        recorded = await _record(services, parsed, hashlib.sha256(delivery.body).hexdigest())
+    except LedgerUnavailable:
+        services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
+        return _plain(503, "The ledger could not commit; nothing was recorded. Retry later.")
+    if parsed.confirm_url is not None:
+        confirmed = await _confirm(services.http, parsed.confirm_url, name)
+        if not confirmed:
+            return _plain(503, "Could not confirm the subscription yet. Retry later.")
+    for problem in parsed.invalid:
+        log.warning("%s webhook: skipped an event: %s", name, problem)
+    fresh = [r for r, saved in zip(parsed.requests, recorded, strict=True) if not saved.duplicate]
+    for consent in fresh:
+        services.metrics.recorded.labels(source=name, wanted=consent.wanted.value).inc()
+    services.metrics.webhooks.labels(provider=name, result="accepted").inc()
+    if fresh and services.worker is not None:
+        services.worker.wake()
+    return _plain(
+        200,
+        f"ok: {len(fresh)} recorded, {len(recorded) - len(fresh)} duplicate, "
+        f"{parsed.ignored} ignored, {len(parsed.invalid)} invalid",
+    )
+
+
+async def _record(services: Services, parsed: Parsed, payload_sha256: str) -> list[Recorded]:
+    """Record a delivery's requests in one transaction; unstorable ones are set aside."""
+    try:
+        return await services.ledger.record(parsed.requests, payload_sha256=payload_sha256)
+    except ValueError:
+        # One unstorable event (a NUL byte in an address, say) must not cost the batch the rest.
+        parsed.requests, unstorable = services.ledger.storable(parsed.requests)
+        parsed.invalid.extend(unstorable)
+        return await services.ledger.record(parsed.requests, payload_sha256=payload_sha256)
+
+
+async def _confirm(http: httpx.AsyncClient, url: str, name: str) -> bool:
+    """Complete a subscription handshake (Amazon SNS) by fetching its confirmation URL."""
+    try:
+        response = await http.get(url, timeout=10.0)
+    except httpx.HTTPError as exc:
+        log.warning("%s: subscription confirmation failed: %s", name, exc)
+        return False
+    if response.status_code != 200:
+        log.warning("%s: subscription confirmation answered %s", name, response.status_code)
+        return False
+    log.info("%s: subscription confirmed", name)
+    return True
+
+
+routes = [
+    Route("/webhooks/{provider}", receive, methods=["POST", "HEAD"], name="webhook"),
+]

@@ -1,0 +1,149 @@
+"""`POST /webhooks/{provider}`: which provider, status codes, batches, limits, start-up checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bridge.ledger import LedgerUnavailable
+from bridge.providers import load_providers
+from bridge.sandbox import Sandbox
+from bridge.settings import SettingsError
+from tests.test_provider_sendgrid import Signer, body_of
+from tests.webhooks import bridge_with, recorded, sample
+
+UNSUBSCRIBE = sample("sendgrid-unsubscribe.json")[0]
+
+
+@pytest.fixture
+def signer() -> Signer:
+    """A SendGrid signing key."""
+    return Signer()
+
+
+def test_unknown_and_unconfigured_providers_are_404(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        unknown = client.post("/webhooks/hotmail", content=b"[]")
+        assert unknown.status_code == 404
+        assert "Unknown provider 'hotmail'" in unknown.text and "sendgrid" in unknown.text
+        unconfigured = client.post("/webhooks/mailgun", content=b"{}")
+        assert unconfigured.status_code == 404
+        assert "[providers.mailgun]" in unconfigured.text
+        assert client.get("/webhooks/sendgrid").status_code == 405
+        assert client.head("/webhooks/sendgrid").status_code == 405  # only Mandrill checks so
+        assert recorded(client) == []
+
+
+def test_a_batch_is_recorded_in_one_transaction(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    events = [
+        {**UNSUBSCRIBE, "email": f"person{i}@example.com", "sg_event_id": f"e{i}"}
+        for i in range(500)
+    ]
+    events += [{**UNSUBSCRIBE, "event": "open", "sg_event_id": f"o{i}"} for i in range(500)]
+    body = body_of(*events)
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        stats = client.app.state.services.ledger.stats  # type: ignore[attr-defined]
+        before = stats.transactions
+        response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        assert response.status_code == 200
+        assert "500 recorded, 0 duplicate, 500 ignored, 0 invalid" in response.text
+        assert stats.transactions == before + 1
+        assert len(recorded(client)) == 500
+
+
+def test_an_unstorable_event_does_not_cost_the_batch_the_rest(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    poisoned = {**UNSUBSCRIBE, "sg_event_id": "nul\u0000id"}
+    body = body_of(poisoned, UNSUBSCRIBE)
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        assert response.status_code == 200 and "1 recorded" in response.text
+        assert "1 invalid" in response.text
+        [kept] = recorded(client)
+        assert kept.request.event_id == UNSUBSCRIBE["sg_event_id"]
+
+
+def test_the_ledger_down_is_503_so_the_provider_retries(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = body_of(UNSUBSCRIBE)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise LedgerUnavailable("database unreachable")
+
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        monkeypatch.setattr(client.app.state.services.ledger, "record", broken)  # type: ignore[attr-defined]
+        response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+    assert response.status_code == 503
+    assert "nothing was recorded" in response.text
+
+
+def test_webhooks_may_be_larger_than_pages_but_not_without_limit(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    big = body_of(*[{**UNSUBSCRIBE, "sg_event_id": f"e{i}", "pad": "x" * 600} for i in range(2000)])
+    assert len(big) > 1_048_576  # more than a page may post
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        accepted = client.post("/webhooks/sendgrid", content=big, headers=signer.headers(big))
+        assert accepted.status_code == 200
+        huge = b"[" + b" " * 11_000_000 + b"]"
+        assert client.post("/webhooks/sendgrid", content=huge).status_code == 413
+
+
+def test_the_signature_is_checked_before_the_body_is_parsed(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        unsigned_junk = client.post("/webhooks/sendgrid", content=b"{not json")
+        assert unsigned_junk.status_code == 401
+        signed_junk = client.post(
+            "/webhooks/sendgrid", content=b"{not json", headers=signer.headers(b"{not json")
+        )
+        assert signed_junk.status_code == 400
+
+
+def test_metrics_count_deliveries_by_result(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    body = body_of(UNSUBSCRIBE)
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        client.post("/webhooks/sendgrid", content=body)
+        metrics = client.get("/metrics").text
+    assert 'bridge_webhooks_total{provider="sendgrid",result="accepted"} 1.0' in metrics
+    assert 'bridge_webhooks_total{provider="sendgrid",result="rejected"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"providers": {"hotmail": {}}}, "providers.hotmail: unknown provider"),
+        ({"providers": {"sendgrid": {}}}, "providers.sendgrid.public_key: required"),
+        ({"providers": {"sendgrid": {"complaints": "maybe"}}}, "complaints: must be"),
+        ({"providers": {"sendgrid": {"types": {"10": []}}}}, "types.10: must be a type id"),
+        ({"providers": {"sendgrid": "on"}}, "providers.sendgrid: must be a table"),
+    ],
+)
+def test_provider_settings_are_checked_at_start_up(
+    config: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(SettingsError, match="BRIDGE_CONFIG") as caught:
+        load_providers(config, "https://consent.example.com")
+    assert fragment in str(caught.value)
+
+
+def test_types_map_a_provider_list_to_intercom_types(signer: Signer) -> None:
+    [provider] = load_providers(
+        {"providers": {"sendgrid": {"public_key": signer.public_key, "types": {"10": "93"}}}},
+        "https://consent.example.com",
+    ).values()
+    assert provider.settings.types == {"10": ("93",)}
+    assert json.dumps(provider.settings.scope(10).to_dict()) == '{"types": ["93"]}'
+    assert provider.settings.scope(11).to_dict() == {"channel": "email"}
