@@ -38,7 +38,7 @@ PROFILE_STOP = "/__bench/profile/stop"
 
 
 def hello() -> Starlette:
-    """The baseline: a POST route that reads the body, and a GET route; each answers "ok"."""
+    """The baseline: POST routes that read the body, a GET route; each answers plain "ok"."""
 
     async def accept(request: Request) -> Response:
         await request.body()
@@ -50,6 +50,7 @@ def hello() -> Starlette:
     return Starlette(
         routes=[
             Route("/unsubscribe/{token}", accept, methods=["POST"]),
+            Route("/webhooks/{provider}", accept, methods=["POST"]),
             Route("/preferences/{token}", page, methods=["GET"]),
         ]
     )

@@ -57,10 +57,15 @@ def scrubbed(value: str) -> str:
     return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
+# Built once: json.dumps with non-default options builds a new encoder on every call, which
+# was a third of the cost of recording a 2,000-event webhook batch.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def dump_json(value: Mapping[str, Any], what: str) -> str:
     """Compact JSON as stored: stored as text, not jsonb, so it is kept exactly as written."""
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _COMPACT.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} is not JSON-serialisable: {exc}") from None
     return checked_text(text, what)

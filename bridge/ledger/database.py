@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -103,13 +104,25 @@ def in_list(prefix: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
 
 def values_rows(columns: Sequence[str], rows: Sequence[Params]) -> tuple[str, dict[str, Any]]:
     """`(:a_0, :b_0), (:a_1, :b_1), ...` and its parameters, for a multi-row INSERT."""
-    params: dict[str, Any] = {}
-    groups = []
-    for i, row in enumerate(rows):
-        names = [f"{column}_{i}" for column in columns]
-        params.update(zip(names, (row[column] for column in columns), strict=True))
-        groups.append("(" + ", ".join(f":{name}" for name in names) + ")")
-    return ", ".join(groups), params
+    names = _row_names(tuple(columns), len(rows))
+    params = {
+        name: row[column]
+        for row, row_names in zip(rows, names, strict=True)
+        for column, name in zip(columns, row_names, strict=True)
+    }
+    return _placeholders(tuple(columns), len(rows)), params
+
+
+@functools.lru_cache(maxsize=64)
+def _row_names(columns: tuple[str, ...], count: int) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(f"{column}_{i}" for column in columns) for i in range(count))
+
+
+@functools.lru_cache(maxsize=64)
+def _placeholders(columns: tuple[str, ...], count: int) -> str:
+    return ", ".join(
+        "(" + ", ".join(f":{name}" for name in row) + ")" for row in _row_names(columns, count)
+    )
 
 
 def describe_scheme(url: str) -> str:

@@ -20,6 +20,8 @@ from starlette.datastructures import Headers
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
 from bridge.settings import SettingsError
 
+_EMAIL = Scope(channel=Channel.EMAIL)
+
 
 class Rejected(Exception):
     """The delivery is not from the provider: bad or missing signature or credentials."""
@@ -79,7 +81,7 @@ class ProviderSettings:
             mapped = self.types.get(str(list_id))
             if mapped:
                 return Scope(type_ids=mapped)
-        return Scope(channel=Channel.EMAIL)
+        return _EMAIL
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 
 import httpx
 from starlette.requests import Request
@@ -80,8 +81,8 @@ async def receive(request: Request) -> Response:
     for problem in parsed.invalid:
         log.warning("%s webhook: skipped an event: %s", name, problem)
     fresh = [r for r, saved in zip(parsed.requests, recorded, strict=True) if not saved.duplicate]
-    for consent in fresh:
-        services.metrics.recorded.labels(source=name, wanted=consent.wanted.value).inc()
+    for wanted, count in Counter(consent.wanted.value for consent in fresh).items():
+        services.metrics.recorded.labels(source=name, wanted=wanted).inc(count)
     services.metrics.webhooks.labels(provider=name, result="accepted").inc()
     if fresh and services.worker is not None:
         services.worker.wake()
