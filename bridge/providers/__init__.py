@@ -13,7 +13,16 @@ from typing import Any
 
 from bridge.settings import SettingsError
 
-from .base import Delivery, Malformed, Parsed, Policy, Provider, ProviderSettings, Rejected
+from .base import (
+    Delivery,
+    Malformed,
+    Parsed,
+    Policy,
+    Provider,
+    ProviderSettings,
+    Rejected,
+    Unreachable,
+)
 
 # name -> "module:class", imported when configured.
 PROVIDERS = {
@@ -38,6 +47,7 @@ __all__ = [
     "Provider",
     "ProviderSettings",
     "Rejected",
+    "Unreachable",
     "load_providers",
     "provider_class",
     "provider_settings",

@@ -27,6 +27,14 @@ class Rejected(Exception):
     """The delivery is not from the provider: bad or missing signature or credentials."""
 
 
+class Unreachable(Exception):
+    """Verification needs something that can't be had right now (Amazon SNS's certificate).
+
+    Answered 503, so the provider retries: a genuine delivery must not be lost to a network
+    blip on our side.
+    """
+
+
 class Malformed(Exception):
     """The delivery is from the provider (it verified) but could not be read."""
 

@@ -19,10 +19,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bridge.ledger import LedgerUnavailable, Recorded
-from bridge.providers import PROVIDERS, Delivery, Malformed, Parsed, Rejected
+from bridge.providers import PROVIDERS, Delivery, Malformed, Parsed, Rejected, Unreachable
 from bridge.services import Services
 
 log = logging.getLogger(__name__)
+
+CONFIRM_TIMEOUT = 8.0
 
 
 def _plain(status: int, text: str) -> Response:
@@ -63,6 +65,10 @@ async def receive(request: Request) -> Response:
         services.metrics.webhooks.labels(provider=name, result="rejected").inc()
         log.warning("%s webhook refused: %s", name, exc)
         return _plain(provider.rejected_status, f"Not verified: {exc}")
+    except Unreachable as exc:
+        services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
+        log.warning("%s webhook could not be verified yet: %s", name, exc)
+        return _plain(503, f"Could not verify the delivery yet: {exc}. Retry later.")
     try:
         parsed = provider.parse(delivery)
     except Malformed as exc:
@@ -107,8 +113,9 @@ async def _record(services: Services, parsed: Parsed, payload_sha256: str) -> li
 async def _confirm(http: httpx.AsyncClient, url: str, name: str) -> bool:
     """Complete a subscription handshake (Amazon SNS) by fetching its confirmation URL."""
     try:
-        response = await http.get(url, timeout=10.0)
-    except httpx.HTTPError as exc:
+        # SNS waits 15 s in all; the certificate may already have taken a few of them.
+        response = await http.get(url, timeout=CONFIRM_TIMEOUT)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         log.warning("%s: subscription confirmation failed: %s", name, exc)
         return False
     if response.status_code != 200:
