@@ -83,6 +83,7 @@ def test_the_ledger_down_is_503_so_the_provider_retries(
         response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
     assert response.status_code == 503
     assert "nothing was recorded" in response.text
+    assert response.headers["retry-after"] == "30"
 
 
 def test_webhooks_may_be_larger_than_pages_but_not_without_limit(
@@ -147,3 +148,13 @@ def test_types_map_a_provider_list_to_intercom_types(signer: Signer) -> None:
     assert provider.settings.types == {"10": ("93",)}
     assert json.dumps(provider.settings.scope(10).to_dict()) == '{"types": ["93"]}'
     assert provider.settings.scope(11).to_dict() == {"channel": "email"}
+
+
+def test_an_event_time_out_of_range_is_skipped_not_a_500(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
+    body = body_of({**UNSUBSCRIBE, "sg_event_id": "far", "timestamp": 1e20}, UNSUBSCRIBE)
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+    assert response.status_code == 200
+    assert "1 recorded" in response.text and "1 invalid" in response.text

@@ -160,7 +160,10 @@ def from_timestamp(value: object) -> datetime:
     """A Unix timestamp (seconds, int, float or digits) as an aware datetime."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"not a timestamp: {value!r}")
-    return datetime.fromtimestamp(float(value), UTC)
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (OverflowError, OSError):
+        raise ValueError(f"timestamp out of range: {str(value)[:40]}") from None
 
 
 def from_iso(value: object) -> datetime:

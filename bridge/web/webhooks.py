@@ -28,7 +28,9 @@ CONFIRM_TIMEOUT = 8.0
 
 
 def _plain(status: int, text: str) -> Response:
-    return PlainTextResponse(text + "\n", status)
+    # A 503 is always "try again": say when, as the pages do.
+    headers = {"Retry-After": "30"} if status == 503 else None
+    return PlainTextResponse(text + "\n", status, headers=headers)
 
 
 def public_url(request: Request, base: str) -> str:

@@ -1,0 +1,105 @@
+"""Mailjet's Event API: one JSON event per POST, or an array (Version 2, "grouped" events).
+
+Mailjet signs nothing; the proof is the Basic credentials in the callback URL
+(`https://user:pass@host/webhooks/mailjet`), which Mailjet sends as an `Authorization` header,
+checked in constant time (`basic_auth`).
+
+`unsub` maps its `mj_list_id` (the contact list) through `types`, or covers the email channel;
+`spam` follows the `complaints` policy and a `bounce` with `hard_bounce` the `bounces` policy,
+both over the email channel. Events have no id: each is keyed by MessageID, event and time
+(the reference's composition), joined by `|`. MessageID is an integer above 2**53; Python's
+JSON keeps it exact, and it is kept as its digits (grouped events may carry only the string
+`mj_message_id`, used then).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import httpx
+
+from bridge.consent import ConsentRequest, Wanted
+
+from .base import Delivery, Malformed, Parsed, Policy, Provider, ProviderSettings, from_timestamp
+from .basic_auth import check_basic_auth, credentials
+
+# Events that change consent; everything else (sent, open, click, blocked...) is ignored.
+_CONSENT_EVENTS = {"unsub", "spam", "bounce"}
+
+
+class Mailjet(Provider):
+    """`[providers.mailjet]`: `username` and `password` (the callback URL's credentials)."""
+
+    name: ClassVar[str] = "mailjet"
+    required = ("username", "password")
+    # Mailjet retries anything but 200, so the defaults: 401 (refused), 400 (unreadable).
+
+    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
+        super().__init__(settings, public_url)
+        self._username, self._password = credentials(settings)
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """The callback URL's Basic credentials, compared in constant time."""
+        check_basic_auth(delivery.headers, self._username, self._password)
+
+    def parse(self, delivery: Delivery) -> Parsed:
+        """Consent events of the delivery; the rest are counted as ignored."""
+        try:
+            events = json.loads(delivery.body)
+        except (ValueError, RecursionError):
+            raise Malformed("the body is not JSON") from None
+        if isinstance(events, dict):
+            events = [events]
+        if not isinstance(events, list):
+            raise Malformed("the body is not a JSON event or array of events")
+        parsed = Parsed()
+        for position, event in enumerate(events):
+            kind = event.get("event") if isinstance(event, dict) else None
+            if kind not in _CONSENT_EVENTS:
+                parsed.ignored += 1
+                continue
+            try:
+                wanted = self._wanted(kind, event)
+                if wanted is None:
+                    parsed.ignored += 1
+                    continue
+                parsed.requests.append(self._request(kind, event, wanted))
+            except (ValueError, TypeError, OverflowError) as exc:
+                parsed.invalid.append(f"event {position} ({kind}): {exc}")
+        return parsed
+
+    def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
+        if kind == "unsub":
+            return Wanted.UNSUBSCRIBED
+        if kind == "spam":
+            return Wanted.UNSUBSCRIBED if self.settings.complaints is Policy.UNSUBSCRIBE else None
+        # A bounce: only a hard one says the address is gone.
+        hard = event.get("hard_bounce") is True
+        return Wanted.UNSUBSCRIBED if hard and self.settings.bounces is Policy.UNSUBSCRIBE else None
+
+    def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
+        time = event.get("time")
+        occurred_at = from_timestamp(time)
+        context: dict[str, Any] = {}
+        if kind == "spam" and isinstance(event.get("source"), str):
+            context["feedback_loop"] = event["source"]
+        return self.request(
+            event.get("email"),
+            wanted,
+            occurred_at=occurred_at,
+            event_id=f"{_message_id(event)}|{kind}|{time}",
+            event=kind,
+            list_id=(event.get("mj_list_id") or None) if kind == "unsub" else None,
+            **context,
+        )
+
+
+def _message_id(event: dict[str, Any]) -> str:
+    """The event's MessageID as digits (exact: never through a float)."""
+    for value in (event.get("MessageID"), event.get("mj_message_id")):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
+            return value
+    raise ValueError("no MessageID")

@@ -1,0 +1,125 @@
+"""Postmark's webhooks: one JSON record per POST, protected by HTTP Basic credentials.
+
+Postmark signs nothing; the webhook's HTTP auth username and password are the proof, checked
+in constant time (`basic_auth`). The Subscription Change record says an address was added to
+or removed from a Message Stream's suppression list: by the recipient (unsubscribe), by the
+sender (manual suppression or reactivation), or after a hard bounce or a spam complaint. Those
+two reasons follow the `bounces` and `complaints` policies in both directions: a reactivation
+undoes a suppression only where the suppression was acted on. Bounce (hard only) and Spam
+Complaint records follow the same policies, so either set of webhooks may be enabled.
+
+Suppression lists are per Message Stream, so `MessageStream` is the list `types` maps.
+Postmark gives records no id: a Subscription Change is keyed by RecordType, MessageID,
+Recipient, ChangedAt and SuppressSending (the reference's composition), a Bounce or Spam
+Complaint by RecordType, its bounce ID, MessageID, Email and BouncedAt, joined by `|`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import httpx
+
+from bridge.consent import ConsentRequest, Wanted
+
+from .base import Delivery, Malformed, Parsed, Policy, Provider, ProviderSettings, from_iso
+from .basic_auth import check_basic_auth, credentials
+
+# Records that change consent; everything else (Delivery, Open, Click...) is ignored.
+_CONSENT_RECORDS = {"SubscriptionChange", "SpamComplaint", "Bounce"}
+
+
+class Postmark(Provider):
+    """`[providers.postmark]`: `username` and `password` (the webhook's HTTP auth)."""
+
+    name: ClassVar[str] = "postmark"
+    required = ("username", "password")
+    rejected_status = 401  # retried, so deliveries refused by wrong credentials arrive after a fix
+    malformed_status = 403  # stops Postmark's retries: a verified body that can't be read
+
+    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
+        super().__init__(settings, public_url)
+        self._username, self._password = credentials(settings)
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """The webhook's Basic credentials, compared in constant time."""
+        check_basic_auth(delivery.headers, self._username, self._password)
+
+    def parse(self, delivery: Delivery) -> Parsed:
+        """The record of the delivery (or each of an array of them), if about consent."""
+        try:
+            records = json.loads(delivery.body)
+        except (ValueError, RecursionError):
+            raise Malformed("the body is not JSON") from None
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, list):
+            raise Malformed("the body is not a JSON record")
+        parsed = Parsed()
+        for position, record in enumerate(records):
+            kind = record.get("RecordType") if isinstance(record, dict) else None
+            if kind not in _CONSENT_RECORDS:
+                parsed.ignored += 1
+                continue
+            try:
+                wanted = self._wanted(kind, record)
+                if wanted is None:
+                    parsed.ignored += 1
+                    continue
+                parsed.requests.append(self._request(kind, record, wanted))
+            except (ValueError, TypeError, OverflowError) as exc:
+                parsed.invalid.append(f"record {position} ({kind}): {exc}")
+        return parsed
+
+    def _policy(self, reason: object) -> Policy:
+        if reason == "SpamComplaint":
+            return self.settings.complaints
+        if reason == "HardBounce":
+            return self.settings.bounces
+        return Policy.UNSUBSCRIBE  # an unsubscribe or a manual suppression
+
+    def _wanted(self, kind: str, record: dict[str, Any]) -> Wanted | None:
+        if kind == "SubscriptionChange":
+            suppress = record.get("SuppressSending")
+            if not isinstance(suppress, bool):
+                raise ValueError("SuppressSending is not true or false")
+            if self._policy(record.get("SuppressionReason")) is Policy.IGNORE:
+                return None
+            return Wanted.UNSUBSCRIBED if suppress else Wanted.SUBSCRIBED
+        # A Bounce record: only a hard bounce says the address is gone.
+        if kind == "Bounce" and record.get("Type") != "HardBounce":
+            return None
+        reason = "SpamComplaint" if kind == "SpamComplaint" else "HardBounce"
+        return Wanted.UNSUBSCRIBED if self._policy(reason) is Policy.UNSUBSCRIBE else None
+
+    def _request(self, kind: str, record: dict[str, Any], wanted: Wanted) -> ConsentRequest:
+        context: dict[str, Any] = {}
+        if kind == "SubscriptionChange":
+            email, at = record.get("Recipient"), record.get("ChangedAt")
+            key = [kind, record.get("MessageID"), email, at, record.get("SuppressSending")]
+            for field, name in (("Origin", "origin"), ("SuppressionReason", "reason")):
+                if isinstance(record.get(field), str):
+                    context[name] = record[field]
+        else:
+            email, at = record.get("Email"), record.get("BouncedAt")
+            key = [kind, record.get("ID"), record.get("MessageID"), email, at]
+        stream = record.get("MessageStream")
+        return self.request(
+            email,
+            wanted,
+            occurred_at=from_iso(at),
+            event_id="|".join(_text(part) for part in key),
+            event=kind,
+            list_id=stream if isinstance(stream, str) and stream else None,
+            **context,
+        )
+
+
+def _text(value: object) -> str:
+    """One part of a composed event id: JSON's spelling for booleans, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
