@@ -149,11 +149,12 @@ def test_one_bad_event_does_not_drop_the_others(signer: Signer) -> None:
     no_email = {**good, "sg_event_id": "x1", "email": None}
     no_id = {**good, "sg_event_id": None}
     opened = {**good, "event": "open", "sg_event_id": "x2"}
+    odd_kind = {**good, "event": ["unsubscribe"], "sg_event_id": "x3"}
     parsed = make_provider("sendgrid", public_key=signer.public_key).parse(
-        delivery(body_of(no_email, good, "junk", no_id, opened))
+        delivery(body_of(no_email, good, "junk", no_id, opened, odd_kind))
     )
     assert [r.event_id for r in parsed.requests] == [good["sg_event_id"]]
-    assert len(parsed.invalid) == 2 and parsed.ignored == 2
+    assert len(parsed.invalid) == 2 and parsed.ignored == 3
 
 
 @pytest.mark.parametrize("body", [b"{not json", b'{"event": "unsubscribe"}'])

@@ -84,7 +84,7 @@ class SendGrid(Provider):
         parsed = Parsed()
         for position, event in enumerate(events):
             kind = event.get("event") if isinstance(event, dict) else None
-            if kind not in _CONSENT_EVENTS:
+            if not isinstance(kind, str) or kind not in _CONSENT_EVENTS:
                 parsed.ignored += 1
                 continue
             try:

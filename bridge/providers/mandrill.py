@@ -1,0 +1,147 @@
+"""Mailchimp Transactional (Mandrill): form posts of up to 1,000 events, HMAC-SHA1 signed.
+
+The body is `application/x-www-form-urlencoded` with one field, `mandrill_events`, a JSON
+array. `X-Mandrill-Signature` is base64(HMAC-SHA1(webhook key, URL + each POST field sorted
+by name, name then value)), where the URL is the one registered in Mandrill, exactly: the
+`url` setting, or else the bridge's public URL for the path (from BRIDGE_PUBLIC_URL, never
+the Host header). No timestamp is signed and Mandrill retries failed batches, so there is
+no freshness window; duplicates are caught by the event id (`_id` + event + `ts`).
+Mandrill checks the URL with a HEAD request before it posts anything: `accepts_head`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+import httpx
+
+from bridge.consent import ConsentRequest, Wanted
+from bridge.settings import SettingsError
+
+from .base import (
+    Delivery,
+    Malformed,
+    Parsed,
+    Policy,
+    Provider,
+    ProviderSettings,
+    Rejected,
+    from_timestamp,
+)
+
+SIGNATURE = "x-mandrill-signature"
+FIELD = "mandrill_events"
+# Events that change consent; send, open, click, deferral, soft_bounce, reject and the
+# denylist/allowlist sync events are ignored.
+_CONSENT_EVENTS = {"unsub", "spam", "hard_bounce"}
+
+
+def _fields(body: bytes) -> list[tuple[str, str]]:
+    """The POST fields of a form body, in the order sent; ValueError if it isn't a form."""
+    return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+
+
+def mandrill_signature(key: str, url: str, fields: list[tuple[str, str]]) -> str:
+    """Mandrill's signature of a POST to `url` with these fields, as it computes it."""
+    signed = url + "".join(name + value for name, value in sorted(fields, key=lambda f: f[0]))
+    digest = hmac.new(key.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+class Mandrill(Provider):
+    """`[providers.mandrill]`: `webhook_key` (Settings -> Webhooks) and optional `url`."""
+
+    name: ClassVar[str] = "mandrill"
+    required = ("webhook_key",)
+    accepts_head = True
+
+    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
+        super().__init__(settings, public_url)
+        self._key = settings.secret("webhook_key")
+        self._url = settings.optional("url")
+        if self._url is not None and not self._url.startswith(("https://", "http://")):
+            raise SettingsError(
+                "BRIDGE_CONFIG.providers.mandrill.url: must be the webhook URL exactly as "
+                f"registered in Mandrill, starting https:// (got {self._url[:60]!r})"
+            )
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """HMAC-SHA1 over the registered URL and the sorted POST fields."""
+        signature = delivery.headers.get(SIGNATURE)
+        if not signature:
+            raise Rejected("missing X-Mandrill-Signature")
+        try:
+            fields = _fields(delivery.body)
+        except ValueError:
+            raise Rejected("the body is not a form, so it cannot carry a signed post") from None
+        url = self._url or delivery.url
+        expected = mandrill_signature(self._key, url, fields)
+        if not hmac.compare_digest(expected.encode(), signature.encode("latin-1")):
+            raise Rejected(f"signature does not match (signed URL {url})")
+
+    def parse(self, delivery: Delivery) -> Parsed:
+        """Consent events of the batch; the rest are counted as ignored."""
+        try:
+            posted = dict(_fields(delivery.body))
+        except ValueError:
+            raise Malformed("the body is not a form") from None
+        if FIELD not in posted:
+            raise Malformed(f"no {FIELD} field in the form")
+        try:
+            events = json.loads(posted[FIELD])
+        except ValueError:
+            raise Malformed(f"{FIELD} is not JSON") from None
+        if not isinstance(events, list):
+            raise Malformed(f"{FIELD} is not a JSON array of events")
+        parsed = Parsed()
+        for position, event in enumerate(events):
+            kind = event.get("event") if isinstance(event, dict) else None
+            if not isinstance(kind, str) or kind not in _CONSENT_EVENTS:
+                parsed.ignored += 1
+                continue
+            wanted = self._wanted(kind)
+            if wanted is None:
+                parsed.ignored += 1
+                continue
+            try:
+                parsed.requests.append(self._request(kind, event, wanted))
+            except (ValueError, TypeError, OverflowError) as exc:
+                parsed.invalid.append(f"event {position} ({kind}): {exc}")
+        return parsed
+
+    def _wanted(self, kind: str) -> Wanted | None:
+        if kind == "unsub":
+            return Wanted.UNSUBSCRIBED
+        policy = self.settings.complaints if kind == "spam" else self.settings.bounces
+        return Wanted.UNSUBSCRIBED if policy is Policy.UNSUBSCRIBE else None
+
+    def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
+        message_id, ts = event.get("_id"), event.get("ts")
+        if not isinstance(message_id, str) or not message_id:
+            raise ValueError("no _id")
+        occurred_at = from_timestamp(ts)
+        msg = event.get("msg")
+        if not isinstance(msg, dict):
+            raise ValueError("no msg")
+        return self.request(
+            msg.get("email"),
+            wanted,
+            occurred_at=occurred_at,
+            # A message's _id is shared by its events (an unsub and a spam, say).
+            event_id=f"{message_id}:{kind}:{ts}",
+            event=kind,
+            list_id=self._list(msg.get("tags")),
+        )
+
+    def _list(self, tags: object) -> str | None:
+        """The first of the message's tags that `types` maps; the email channel otherwise."""
+        if isinstance(tags, list):
+            for tag in tags:
+                if isinstance(tag, str) and tag in self.settings.types:
+                    return tag
+        return None

@@ -1,0 +1,133 @@
+"""SparkPost: unsigned JSON batches, authenticated by Basic credentials or a token.
+
+SparkPost signs nothing. A webhook's `auth_type` is `basic` (username and password in
+`Authorization: Basic`), `oauth2` (SparkPost fetches a token from your token URL and sends
+`Authorization: Bearer <token>`), or, for webhooks made before it was deprecated, an
+`auth_token` sent as `X-MessageSystems-Webhook-Token`. The bridge needs one of them set up.
+
+The body is a JSON array of `{"msys": {"<group>_event": {...}}}`. When a webhook is created
+or its target changed, SparkPost posts `[{"msys": {}}]` and refuses the webhook unless that
+gets a 200: an empty `msys` is ignored and answered 200 like any batch. Each event carries a
+unique `event_id`, the same on every retry, so `X-MessageSystems-Batch-ID` is not needed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any, ClassVar
+
+import httpx
+
+from bridge.consent import ConsentRequest, Wanted
+from bridge.settings import SettingsError
+
+from .base import (
+    Delivery,
+    Malformed,
+    Parsed,
+    Policy,
+    Provider,
+    ProviderSettings,
+    Rejected,
+    from_timestamp,
+)
+from .basic_auth import check_basic_auth, credentials
+
+LEGACY_HEADER = "x-messagesystems-webhook-token"
+_UNSUBSCRIBES = {"list_unsubscribe", "link_unsubscribe"}
+_BOUNCES = {"bounce", "out_of_band"}
+# SparkPost's Hard bounce classes: 10 Invalid Recipient, 30 Generic Bounce: No RCPT,
+# 90 Unsubscribe (support.sparkpost.com/docs/deliverability/bounce-classification-codes).
+HARD_BOUNCE_CLASSES = {10, 30, 90}
+
+
+class SparkPost(Provider):
+    """`[providers.sparkpost]`: `username` and `password` (Basic), or `token` (OAuth 2.0)."""
+
+    name: ClassVar[str] = "sparkpost"
+
+    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
+        super().__init__(settings, public_url)
+        self._basic: tuple[str, str] | None = None
+        self._token = settings.optional("token")
+        if "username" in settings.values or "password" in settings.values:
+            # Both: a password left out by mistake would let in anyone who knows the user.
+            self._basic = credentials(settings)
+        elif self._token is None:
+            raise SettingsError(
+                "BRIDGE_CONFIG.providers.sparkpost: set username and password (the webhook's "
+                "Basic Auth) or token (its OAuth 2.0 or deprecated X-MessageSystems token); "
+                "SparkPost signs nothing, so an unauthenticated webhook is not accepted"
+            )
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """Basic credentials, a bearer token, or the X-MessageSystems token must match."""
+        headers = delivery.headers
+        scheme, _, rest = headers.get("authorization", "").strip().partition(" ")
+        if self._basic is not None and (scheme.lower() == "basic" or self._token is None):
+            check_basic_auth(headers, *self._basic)
+            return
+        if self._token is None:
+            raise Rejected("missing Authorization: Basic credentials")
+        bearer = rest.strip() if scheme.lower() == "bearer" else ""
+        given = headers.get(LEGACY_HEADER) or bearer
+        if not given:
+            raise Rejected("missing Authorization: Bearer or X-MessageSystems-Webhook-Token")
+        if not hmac.compare_digest(self._token.encode(), given.encode("latin-1")):
+            raise Rejected("the token does not match")
+
+    def parse(self, delivery: Delivery) -> Parsed:
+        """Consent events of the batch; the rest (and SparkPost's empty test event) are ignored."""
+        try:
+            events = json.loads(delivery.body)
+        except ValueError:
+            raise Malformed("the body is not JSON") from None
+        if not isinstance(events, list):
+            raise Malformed("the body is not a JSON array of events")
+        parsed = Parsed()
+        for position, item in enumerate(events):
+            msys = item.get("msys") if isinstance(item, dict) else None
+            # One group per event; `{"msys": {}}` is SparkPost's test event.
+            group, event = ("", None)
+            if isinstance(msys, dict) and msys:
+                group, event = next(iter(msys.items()))
+            kind = event.get("type") if isinstance(event, dict) else None
+            if not isinstance(event, dict) or not isinstance(kind, str):
+                parsed.ignored += 1
+                continue
+            wanted = self._wanted(group, kind, event)
+            if wanted is None:
+                parsed.ignored += 1
+                continue
+            try:
+                parsed.requests.append(self._request(kind, event, wanted))
+            except (ValueError, TypeError, OverflowError) as exc:
+                parsed.invalid.append(f"event {position} ({kind}): {exc}")
+        return parsed
+
+    def _wanted(self, group: str, kind: str, event: dict[str, Any]) -> Wanted | None:
+        if group == "unsubscribe_event" and kind in _UNSUBSCRIBES:
+            return Wanted.UNSUBSCRIBED
+        if group != "message_event":
+            return None
+        if kind == "spam_complaint":
+            return Wanted.UNSUBSCRIBED if self.settings.complaints is Policy.UNSUBSCRIBE else None
+        if kind in _BOUNCES and self.settings.bounces is Policy.UNSUBSCRIBE:
+            # Only a hard bounce says the address is gone; bounce_class comes as text.
+            hard = str(event.get("bounce_class")) in {str(c) for c in HARD_BOUNCE_CLASSES}
+            return Wanted.UNSUBSCRIBED if hard else None
+        return None
+
+    def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not event_id:
+            raise ValueError("no event_id")
+        return self.request(
+            event.get("rcpt_to"),
+            wanted,
+            occurred_at=from_timestamp(event.get("timestamp")),
+            event_id=str(event_id),
+            event=kind,
+            list_id=event.get("campaign_id") or None,
+        )
