@@ -9,10 +9,11 @@ subscription handshake), and it gets an HTTP client for that.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from starlette.datastructures import Headers
@@ -21,6 +22,7 @@ from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
 from bridge.settings import SettingsError
 
 _EMAIL = Scope(channel=Channel.EMAIL)
+T = TypeVar("T")
 
 
 class Rejected(Exception):
@@ -154,6 +156,50 @@ class Provider:
                 **context,
             },
         )
+
+
+def json_events(body: bytes | str, *, what: str = "the body", one: bool = False) -> list[Any]:
+    """A JSON array of events (or, with `one`, a single event object too); else Malformed."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # deeply nested junk must not become a 500
+        raise Malformed(f"{what} is not JSON") from None
+    if one and isinstance(data, dict):
+        return [data]
+    if not isinstance(data, list):
+        raise Malformed(f"{what} is not a JSON array of events")
+    return data
+
+
+def consent_event(
+    event: object, field: str, known: Container[str]
+) -> tuple[str, dict[str, Any]] | None:
+    """(its type, the event) when `event[field]` names one of the `known` consent events."""
+    if not isinstance(event, dict):
+        return None
+    kind = event.get(field)
+    return (kind, event) if isinstance(kind, str) and kind in known else None
+
+
+def collect(
+    events: Iterable[T], read: Callable[[T], ConsentRequest | None], *, label: str = "event"
+) -> Parsed:
+    """Each event read into a request, or counted as ignored (None) or invalid (ValueError).
+
+    One unusable event is set aside with its reason; the rest of the batch goes on.
+    """
+    parsed = Parsed()
+    for position, event in enumerate(events):
+        try:
+            made = read(event)
+        except (ValueError, TypeError, OverflowError) as exc:
+            parsed.invalid.append(f"{label} {position}: {exc}")
+            continue
+        if made is None:
+            parsed.ignored += 1
+        else:
+            parsed.requests.append(made)
+    return parsed
 
 
 def from_timestamp(value: object) -> datetime:

@@ -14,14 +14,22 @@ a wrong token (401) or an unreadable body (400) is lost, not retried.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any, ClassVar
 
 import httpx
 
 from bridge.consent import ConsentRequest, Wanted
 
-from .base import Delivery, Malformed, Parsed, Policy, Provider, Rejected, from_timestamp
+from .base import (
+    Delivery,
+    Parsed,
+    Policy,
+    Provider,
+    Rejected,
+    collect,
+    from_timestamp,
+    json_events,
+)
 
 # Email events that change consent, normalised; delivered, opened, click, softBounce,
 # blocked, listAddition and the SMS events (keyed by phone number) are ignored.
@@ -51,32 +59,17 @@ class Brevo(Provider):
             raise Rejected("the bearer token does not match")
 
     def parse(self, delivery: Delivery) -> Parsed:
-        """Consent events of the delivery; the rest are counted as ignored."""
-        try:
-            body = json.loads(delivery.body)
-        except ValueError:
-            raise Malformed("the body is not JSON") from None
-        if isinstance(body, dict):
-            events: list[Any] = [body]
-        elif isinstance(body, list):
-            events = body
-        else:
-            raise Malformed("the body is not a Brevo event or an array of them")
-        parsed = Parsed()
-        for position, event in enumerate(events):
-            kind = _normalised(event.get("event")) if isinstance(event, dict) else None
-            if kind is None or kind not in _CONSENT_EVENTS:
-                parsed.ignored += 1
-                continue
-            wanted = self._wanted(kind)
-            if wanted is None:
-                parsed.ignored += 1
-                continue
-            try:
-                parsed.requests.append(self._request(kind, event, wanted))
-            except (ValueError, TypeError, OverflowError) as exc:
-                parsed.invalid.append(f"event {position} ({event.get('event')}): {exc}")
-        return parsed
+        """Consent events of the delivery (one object, or an array when batched)."""
+        return collect(json_events(delivery.body, one=True), self._read)
+
+    def _read(self, event: object) -> ConsentRequest | None:
+        if not isinstance(event, dict):
+            return None
+        kind = _normalised(event.get("event"))
+        if kind is None or kind not in _CONSENT_EVENTS:
+            return None
+        wanted = self._wanted(kind)
+        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, kind: str) -> Wanted | None:
         if kind == "unsubscribed":

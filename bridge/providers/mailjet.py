@@ -14,14 +14,23 @@ JSON keeps it exact, and it is kept as its digits (grouped events may carry only
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import httpx
 
 from bridge.consent import ConsentRequest, Wanted
 
-from .base import Delivery, Malformed, Parsed, Policy, Provider, ProviderSettings, from_timestamp
+from .base import (
+    Delivery,
+    Parsed,
+    Policy,
+    Provider,
+    ProviderSettings,
+    collect,
+    consent_event,
+    from_timestamp,
+    json_events,
+)
 from .basic_auth import check_basic_auth, credentials
 
 # Events that change consent; everything else (sent, open, click, blocked...) is ignored.
@@ -44,30 +53,16 @@ class Mailjet(Provider):
         check_basic_auth(delivery.headers, self._username, self._password)
 
     def parse(self, delivery: Delivery) -> Parsed:
-        """Consent events of the delivery; the rest are counted as ignored."""
-        try:
-            events = json.loads(delivery.body)
-        except (ValueError, RecursionError):
-            raise Malformed("the body is not JSON") from None
-        if isinstance(events, dict):
-            events = [events]
-        if not isinstance(events, list):
-            raise Malformed("the body is not a JSON event or array of events")
-        parsed = Parsed()
-        for position, event in enumerate(events):
-            kind = event.get("event") if isinstance(event, dict) else None
-            if kind not in _CONSENT_EVENTS:
-                parsed.ignored += 1
-                continue
-            try:
-                wanted = self._wanted(kind, event)
-                if wanted is None:
-                    parsed.ignored += 1
-                    continue
-                parsed.requests.append(self._request(kind, event, wanted))
-            except (ValueError, TypeError, OverflowError) as exc:
-                parsed.invalid.append(f"event {position} ({kind}): {exc}")
-        return parsed
+        """Consent events of the delivery (one object, or an array of them); others ignored."""
+        return collect(json_events(delivery.body, one=True), self._read)
+
+    def _read(self, event: Any) -> ConsentRequest | None:
+        found = consent_event(event, "event", _CONSENT_EVENTS)
+        if found is None:
+            return None
+        kind, event = found
+        wanted = self._wanted(kind, event)
+        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind == "unsub":

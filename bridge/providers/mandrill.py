@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -31,7 +30,10 @@ from .base import (
     Provider,
     ProviderSettings,
     Rejected,
+    collect,
+    consent_event,
     from_timestamp,
+    json_events,
 )
 
 SIGNATURE = "x-mandrill-signature"
@@ -92,27 +94,15 @@ class Mandrill(Provider):
             raise Malformed("the body is not a form") from None
         if FIELD not in posted:
             raise Malformed(f"no {FIELD} field in the form")
-        try:
-            events = json.loads(posted[FIELD])
-        except ValueError:
-            raise Malformed(f"{FIELD} is not JSON") from None
-        if not isinstance(events, list):
-            raise Malformed(f"{FIELD} is not a JSON array of events")
-        parsed = Parsed()
-        for position, event in enumerate(events):
-            kind = event.get("event") if isinstance(event, dict) else None
-            if not isinstance(kind, str) or kind not in _CONSENT_EVENTS:
-                parsed.ignored += 1
-                continue
-            wanted = self._wanted(kind)
-            if wanted is None:
-                parsed.ignored += 1
-                continue
-            try:
-                parsed.requests.append(self._request(kind, event, wanted))
-            except (ValueError, TypeError, OverflowError) as exc:
-                parsed.invalid.append(f"event {position} ({kind}): {exc}")
-        return parsed
+        return collect(json_events(posted[FIELD], what=FIELD), self._read)
+
+    def _read(self, event: Any) -> ConsentRequest | None:
+        found = consent_event(event, "event", _CONSENT_EVENTS)
+        if found is None:
+            return None
+        kind, event = found
+        wanted = self._wanted(kind)
+        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, kind: str) -> Wanted | None:
         if kind == "unsub":

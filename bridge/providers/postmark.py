@@ -16,14 +16,23 @@ Complaint by RecordType, its bounce ID, MessageID, Email and BouncedAt, joined b
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import httpx
 
 from bridge.consent import ConsentRequest, Wanted
 
-from .base import Delivery, Malformed, Parsed, Policy, Provider, ProviderSettings, from_iso
+from .base import (
+    Delivery,
+    Parsed,
+    Policy,
+    Provider,
+    ProviderSettings,
+    collect,
+    consent_event,
+    from_iso,
+    json_events,
+)
 from .basic_auth import check_basic_auth, credentials
 
 # Records that change consent; everything else (Delivery, Open, Click...) is ignored.
@@ -48,29 +57,15 @@ class Postmark(Provider):
 
     def parse(self, delivery: Delivery) -> Parsed:
         """The record of the delivery (or each of an array of them), if about consent."""
-        try:
-            records = json.loads(delivery.body)
-        except (ValueError, RecursionError):
-            raise Malformed("the body is not JSON") from None
-        if isinstance(records, dict):
-            records = [records]
-        if not isinstance(records, list):
-            raise Malformed("the body is not a JSON record")
-        parsed = Parsed()
-        for position, record in enumerate(records):
-            kind = record.get("RecordType") if isinstance(record, dict) else None
-            if kind not in _CONSENT_RECORDS:
-                parsed.ignored += 1
-                continue
-            try:
-                wanted = self._wanted(kind, record)
-                if wanted is None:
-                    parsed.ignored += 1
-                    continue
-                parsed.requests.append(self._request(kind, record, wanted))
-            except (ValueError, TypeError, OverflowError) as exc:
-                parsed.invalid.append(f"record {position} ({kind}): {exc}")
-        return parsed
+        return collect(json_events(delivery.body, one=True), self._read, label="record")
+
+    def _read(self, record: Any) -> ConsentRequest | None:
+        found = consent_event(record, "RecordType", _CONSENT_RECORDS)
+        if found is None:
+            return None
+        kind, record = found
+        wanted = self._wanted(kind, record)
+        return None if wanted is None else self._request(kind, record, wanted)
 
     def _policy(self, reason: object) -> Policy:
         if reason == "SpamComplaint":

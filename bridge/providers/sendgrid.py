@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, ClassVar
 
 import httpx
@@ -24,13 +23,15 @@ from bridge.settings import SettingsError
 
 from .base import (
     Delivery,
-    Malformed,
     Parsed,
     Policy,
     Provider,
     ProviderSettings,
     Rejected,
+    collect,
+    consent_event,
     from_timestamp,
+    json_events,
 )
 
 SIGNATURE = "x-twilio-email-event-webhook-signature"
@@ -75,27 +76,15 @@ class SendGrid(Provider):
 
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the batch; the rest are counted as ignored."""
-        try:
-            events = json.loads(delivery.body)
-        except ValueError:
-            raise Malformed("the body is not JSON") from None
-        if not isinstance(events, list):
-            raise Malformed("the body is not a JSON array of events")
-        parsed = Parsed()
-        for position, event in enumerate(events):
-            kind = event.get("event") if isinstance(event, dict) else None
-            if not isinstance(kind, str) or kind not in _CONSENT_EVENTS:
-                parsed.ignored += 1
-                continue
-            try:
-                wanted = self._wanted(kind, event)
-                if wanted is None:
-                    parsed.ignored += 1
-                    continue
-                parsed.requests.append(self._request(kind, event, wanted))
-            except (ValueError, TypeError) as exc:
-                parsed.invalid.append(f"event {position} ({kind}): {exc}")
-        return parsed
+        return collect(json_events(delivery.body), self._read)
+
+    def _read(self, event: Any) -> ConsentRequest | None:
+        found = consent_event(event, "event", _CONSENT_EVENTS)
+        if found is None:
+            return None
+        kind, event = found
+        wanted = self._wanted(kind, event)
+        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind in _UNSUBSCRIBES:

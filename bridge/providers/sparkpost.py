@@ -14,7 +14,6 @@ unique `event_id`, the same on every retry, so `X-MessageSystems-Batch-ID` is no
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any, ClassVar
 
 import httpx
@@ -24,13 +23,14 @@ from bridge.settings import SettingsError
 
 from .base import (
     Delivery,
-    Malformed,
     Parsed,
     Policy,
     Provider,
     ProviderSettings,
     Rejected,
+    collect,
     from_timestamp,
+    json_events,
 )
 from .basic_auth import check_basic_auth, credentials
 
@@ -79,32 +79,19 @@ class SparkPost(Provider):
 
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the batch; the rest (and SparkPost's empty test event) are ignored."""
-        try:
-            events = json.loads(delivery.body)
-        except ValueError:
-            raise Malformed("the body is not JSON") from None
-        if not isinstance(events, list):
-            raise Malformed("the body is not a JSON array of events")
-        parsed = Parsed()
-        for position, item in enumerate(events):
-            msys = item.get("msys") if isinstance(item, dict) else None
-            # One group per event; `{"msys": {}}` is SparkPost's test event.
-            group, event = ("", None)
-            if isinstance(msys, dict) and msys:
-                group, event = next(iter(msys.items()))
-            kind = event.get("type") if isinstance(event, dict) else None
-            if not isinstance(event, dict) or not isinstance(kind, str):
-                parsed.ignored += 1
-                continue
-            wanted = self._wanted(group, kind, event)
-            if wanted is None:
-                parsed.ignored += 1
-                continue
-            try:
-                parsed.requests.append(self._request(kind, event, wanted))
-            except (ValueError, TypeError, OverflowError) as exc:
-                parsed.invalid.append(f"event {position} ({kind}): {exc}")
-        return parsed
+        return collect(json_events(delivery.body), self._read)
+
+    def _read(self, item: object) -> ConsentRequest | None:
+        msys = item.get("msys") if isinstance(item, dict) else None
+        # One group per event; `{"msys": {}}` is SparkPost's test event.
+        if not isinstance(msys, dict) or not msys:
+            return None
+        group, event = next(iter(msys.items()))
+        kind = event.get("type") if isinstance(event, dict) else None
+        if not isinstance(event, dict) or not isinstance(kind, str):
+            return None
+        wanted = self._wanted(group, kind, event)
+        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, group: str, kind: str, event: dict[str, Any]) -> Wanted | None:
         if group == "unsubscribe_event" and kind in _UNSUBSCRIBES:
