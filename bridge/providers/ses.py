@@ -1,37 +1,22 @@
-"""Amazon SES feedback through Amazon SNS: RSA-signed SNS JSON with the SES record inside.
+"""Amazon SES feedback through Amazon SNS: the SES record inside a signed SNS message.
 
-SNS signs a canonical string of the message's fields (`Key\\nValue\\n` in byte order) with
-RSA PKCS#1 v1.5, SHA1 for `SignatureVersion` 1 and SHA256 for 2, using the X.509 certificate at
-`SigningCertURL`. The topic and the certificate URL are checked before anything is fetched: a
-forger can make the bridge fetch only a `.pem` from an AWS SNS host, and only by naming an
-allowed topic. The certificate comes from `certificates` in the settings, else a cache, else
-that URL over HTTPS (TLS vouches for it; its validity dates are not checked). No freshness
-window: the reference specifies none and SNS retries resend the original message, signature
-and all; duplicates are caught by `MessageId` instead. Raw message delivery strips the
-envelope and with it the signature, so such bodies are refused.
+`bridge.providers.sns` checks the SNS message (allowed topic, SNS certificate, signature).
+No freshness window: the reference specifies none and SNS retries resend the original
+message, signature and all; duplicates are caught by `MessageId` instead. Raw message
+delivery strips the envelope and with it the signature, so such bodies are refused. A
+`SubscriptionConfirmation` is completed by the endpoint once the message has verified.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from bridge.consent import ConsentRequest, Wanted
-from bridge.settings import SettingsError
 
 from .base import (
     Delivery,
@@ -41,57 +26,9 @@ from .base import (
     Provider,
     ProviderSettings,
     Rejected,
-    Unreachable,
     from_iso,
 )
-
-# Both AWS validators (JavaScript and PHP) accept exactly these hosts.
-_SNS_HOST = re.compile(r"sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?")
-_TOPIC_ARN = re.compile(r"arn:aws[a-z\-]*:sns:[a-z0-9\-]+:\d{12}:[A-Za-z0-9_\-]{1,256}(\.fifo)?")
-_SIGNER = "sns.amazonaws.com"
-_CONFIRMATION = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
-# The signed keys of each message type, in byte order; Subject only when the message has one.
-_SIGNED = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": _CONFIRMATION,
-    "UnsubscribeConfirmation": _CONFIRMATION,
-}
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-_FETCH_TIMEOUT = 5.0  # SNS waits 15 s for the whole answer
-_MAX_CERTIFICATE = 64 * 1024
-_MAX_CACHED = 32
-
-
-def _sns_url(url: str, *, pem: bool) -> bool:
-    """An https URL on an SNS host (and, for a certificate, a `.pem` path and nothing else)."""
-    if not url.isascii() or not url.isprintable() or " " in url:
-        return False  # urlsplit quietly drops tabs and newlines; the client would not
-    parts = urlsplit(url)
-    # The netloc must be the bare host: no port, no user info to smuggle another host.
-    if parts.scheme != "https" or not _SNS_HOST.fullmatch(parts.netloc):
-        return False
-    return not pem or (parts.path.endswith(".pem") and not parts.query and not parts.fragment)
-
-
-def _signing_key(certificate: x509.Certificate, url: str) -> rsa.RSAPublicKey:
-    """The RSA key of an SNS signing certificate; ValueError saying why it is not one."""
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    common_name = str(names[0].value) if names else ""
-    # sns.amazonaws.com in AWS's commercial regions; allow the certificate's own host elsewhere.
-    if common_name not in (_SIGNER, urlsplit(url).netloc):
-        raise ValueError(f"the certificate is for {common_name[:80]!r}, not {_SIGNER}")
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("the certificate does not hold an RSA key")
-    return key
-
-
-def _load_key(pem: bytes, url: str) -> rsa.RSAPublicKey:
-    try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise ValueError("not a PEM X.509 certificate") from None
-    return _signing_key(certificate, url)
+from .sns import SnsVerifier, envelope, pinned_certificates, sns_url, topic_arns
 
 
 class SES(Provider):
@@ -101,112 +38,26 @@ class SES(Provider):
 
     def __init__(self, settings: ProviderSettings, public_url: str) -> None:
         super().__init__(settings, public_url)
-        self._topics = frozenset(self._topic_arns())
-        self._pinned = self._certificates()
-        self._cache: dict[str, rsa.RSAPublicKey] = {}
-
-    def _topic_arns(self) -> list[str]:
-        where = "BRIDGE_CONFIG.providers.ses.topic_arns"
-        arns = self.settings.values.get("topic_arns")
-        if not isinstance(arns, list) or not arns or not all(isinstance(a, str) for a in arns):
-            raise SettingsError(
-                f"{where}: required: a list of the SNS topic ARNs SES publishes to, "
-                'e.g. ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]'
-            )
-        for arn in arns:
-            if not _TOPIC_ARN.fullmatch(arn):
-                raise SettingsError(
-                    f"{where}: {arn[:120]!r} is not an SNS topic ARN "
-                    "(arn:aws:sns:REGION:ACCOUNT:TOPIC; not a subscription ARN)"
-                )
-        return arns
-
-    def _certificates(self) -> dict[str, rsa.RSAPublicKey]:
-        where = "BRIDGE_CONFIG.providers.ses.certificates"
-        table = self.settings.values.get("certificates")
-        if table is None:
-            return {}
-        if not isinstance(table, Mapping):
-            raise SettingsError(f'{where}: must be a table of {{ "SigningCertURL" = "file.pem" }}')
-        pinned = {}
-        for url, path in table.items():
-            if not _sns_url(str(url), pem=True):
-                raise SettingsError(
-                    f"{where}: {str(url)[:120]!r} is not an SNS signing certificate URL "
-                    "(https://sns.REGION.amazonaws.com/....pem)"
-                )
-            if not isinstance(path, str) or not path:
-                raise SettingsError(f"{where}.{url}: must be the path of a PEM file")
-            try:
-                pinned[url] = _load_key(Path(path).read_bytes(), url)
-            except OSError as exc:
-                raise SettingsError(
-                    f"{where}.{url}: cannot read {path!r}: {exc.strerror}"
-                ) from None
-            except ValueError as exc:
-                raise SettingsError(f"{where}.{url}: {path!r}: {exc}") from None
-        return pinned
+        where = "BRIDGE_CONFIG.providers.ses"
+        self._sns = SnsVerifier(
+            topic_arns(settings.values.get("topic_arns"), f"{where}.topic_arns"),
+            pinned_certificates(settings.values.get("certificates"), f"{where}.certificates"),
+        )
 
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
         """An SNS message on an allowed topic, signed with an SNS certificate."""
-        message = _envelope(delivery.body)
-        kind = message.get("Type")
-        if kind is None and ("notificationType" in message or "eventType" in message):
-            raise Rejected(
-                "an unsigned SES record: turn raw message delivery off for this subscription"
-            )
-        if not isinstance(kind, str) or kind not in _SIGNED:
-            raise Rejected(f"not an SNS message (Type {str(kind)[:40]!r})")
-        for field in (*_SIGNED[kind], "Signature", "SignatureVersion", "SigningCertURL"):
-            if field == "Subject" and message.get(field) is None:
-                continue  # optional, and signed only when present
-            if not isinstance(message.get(field), str):
-                raise Rejected(f"the SNS message has no {field}")
-        if message["TopicArn"] not in self._topics:
-            raise Rejected(
-                f"topic {message['TopicArn'][:200]!r} is not in providers.ses.topic_arns"
-            )
-        algorithm = _HASHES.get(message["SignatureVersion"])
-        if algorithm is None:
-            raise Rejected(f"unknown SignatureVersion {message['SignatureVersion'][:10]!r}")
-        url = message["SigningCertURL"]
-        if not _sns_url(url, pem=True):
-            raise Rejected(f"SigningCertURL {url[:200]!r} is not an SNS certificate URL")
-        try:
-            signature = base64.b64decode(message["Signature"], validate=True)
-        except binascii.Error:
-            raise Rejected("the Signature is not base64") from None
-        key = await self._key(url, http)
-        try:
-            key.verify(signature, _string_to_sign(message), padding.PKCS1v15(), algorithm())
-        except InvalidSignature:
-            raise Rejected("signature does not match") from None
-
-    async def _key(self, url: str, http: httpx.AsyncClient) -> rsa.RSAPublicKey:
-        """The signing key at `url`: pinned in the settings, cached, or fetched (and cached)."""
-        key = self._pinned.get(url) or self._cache.get(url)
-        if key is not None:
-            return key
-        pem = await _download(http, url)
-        try:
-            key = _load_key(pem, url)
-        except ValueError as exc:
-            raise Rejected(f"the signing certificate: {exc}") from None
-        if len(self._cache) >= _MAX_CACHED:
-            del self._cache[next(iter(self._cache))]
-        self._cache[url] = key
-        return key
+        await self._sns.verify(delivery.body, http)
 
     def parse(self, delivery: Delivery) -> Parsed:
         """A handshake to complete, or the consent requests in the SES record of a notification."""
         try:
-            message = _envelope(delivery.body)
+            message = envelope(delivery.body)
         except Rejected as exc:
             raise Malformed(str(exc)) from None
         kind = message.get("Type")
         if kind == "SubscriptionConfirmation":
             url = message.get("SubscribeURL")
-            if not isinstance(url, str) or not _sns_url(url, pem=False):
+            if not isinstance(url, str) or not sns_url(url, pem=False):
                 raise Malformed("the SubscribeURL is not an https URL on an SNS host")
             return Parsed(confirm_url=url)
         if kind != "Notification":
@@ -381,45 +232,3 @@ def _topics(preferences: dict[str, Any]) -> dict[str, str]:
         if isinstance(topic, str) and topic and status in ("OptIn", "OptOut"):
             found[topic] = status
     return found
-
-
-def _envelope(body: bytes) -> dict[str, Any]:
-    try:
-        message = json.loads(body)
-    except ValueError:
-        raise Rejected("the body is not SNS JSON") from None
-    if not isinstance(message, dict):
-        raise Rejected("the body is not an SNS message (a JSON object)")
-    return message
-
-
-def _string_to_sign(message: dict[str, Any]) -> bytes:
-    """`Key\\nValue\\n` for each signed key present, in byte order (SNS's canonical form)."""
-    keys = _SIGNED[message["Type"]]
-    return "".join(
-        f"{key}\n{message[key]}\n" for key in keys if message.get(key) is not None
-    ).encode()
-
-
-async def _download(http: httpx.AsyncClient, url: str) -> bytes:
-    """The certificate at `url`, refused unless it answers 200 with a small body in time."""
-    body = bytearray()
-    try:
-        async with http.stream("GET", url, timeout=_FETCH_TIMEOUT) as response:
-            if response.status_code >= 500:
-                raise Unreachable(f"the signing certificate URL answered {response.status_code}")
-            if response.status_code != 200:
-                raise Rejected(f"the signing certificate URL answered {response.status_code}")
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > _MAX_CERTIFICATE:
-                    raise Rejected("the signing certificate is implausibly large")
-    except httpx.InvalidURL as exc:
-        raise Rejected(f"the signing certificate URL is not valid: {exc}") from None
-    except httpx.HTTPError as exc:
-        # Our network or AWS hiccuped: answer 503 so SNS retries, rather than 401, which SNS
-        # counts as delivered and would lose a genuine message.
-        raise Unreachable(
-            f"could not fetch the signing certificate: {type(exc).__name__}"
-        ) from None
-    return bytes(body)
