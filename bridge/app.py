@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
+# How long a page remembers that Intercom has no contact for an email or phone.
+PAGE_MISS_SECONDS = 60.0
+
+
 class MigrationsPending(RuntimeError):
     """The database schema is behind and automatic migration is off."""
 
@@ -177,7 +181,7 @@ def create_app(
                 intercom=intercom,
                 types=types,
                 # Page views are not paced: a person is waiting, and each view is one call.
-                contacts=ContactResolver(intercom),
+                contacts=ContactResolver(intercom, miss_ttl=PAGE_MISS_SECONDS),
                 ledger=ledger,
             ),
             providers=providers,

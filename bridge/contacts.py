@@ -17,8 +17,10 @@ class ContactResolver:
     """Identity -> contact ids; a contact id is trusted as is, anything else is searched.
 
     An email or phone may belong to several contacts (a lead and a user): consent belongs to
-    the person, so every match is returned. Only hits are cached: a miss may be Intercom's
-    search lagging behind a contact created moments ago.
+    the person, so every match is returned. Hits are cached for `ttl`; a miss only for
+    `miss_ttl` (default: not at all), since it may be Intercom's search lagging behind a
+    contact created moments ago. Pages cache misses briefly so that a link for an address
+    Intercom doesn't know yet does not search on every view.
     """
 
     def __init__(
@@ -27,12 +29,14 @@ class ContactResolver:
         pacer: RatePacer | None = None,
         *,
         ttl: float = 3600.0,
+        miss_ttl: float = 0.0,
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._pacer = pacer
         self._ttl = ttl
+        self._miss_ttl = miss_ttl
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
@@ -45,9 +49,11 @@ class ContactResolver:
             return [identity.contact_id]
         key = identity.key
         cached = self._cache.get(key)
-        if cached is not None and self._clock() - cached[0] < self._ttl:
-            self._cache.move_to_end(key)
-            return cached[1]
+        if cached is not None:
+            age = self._clock() - cached[0]
+            if age < (self._ttl if cached[1] else self._miss_ttl):
+                self._cache.move_to_end(key)
+                return cached[1]
         # Concurrent lookups of one person (a double click, a link scanner) share one search.
         # The search is shielded: a caller giving up (a page's deadline) leaves it running,
         # so its answer is cached for the next one.
@@ -72,7 +78,7 @@ class ContactResolver:
                 ids = await self._client.find_contact_ids(email=identity.email)
             else:
                 ids = await self._client.find_contact_ids(phone=identity.phone)
-        if ids:
+        if ids or self._miss_ttl > 0:
             self._cache[identity.key] = (self._clock(), ids)
             if len(self._cache) > self._max_entries:
                 self._cache.popitem(last=False)

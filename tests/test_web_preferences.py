@@ -523,3 +523,15 @@ def test_error_pages_speak_the_persons_language(client: TestClient) -> None:
     # Machines keep English, which is what their logs want.
     api = client.get("/api/v1/preferences/nonsense", headers={"Accept-Language": "fr"})
     assert api.json()["error"] == "This link isn't valid"
+
+
+def test_an_address_intercom_does_not_know_is_searched_once_a_minute(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    path = page_path(LinkClaims(Identity(email="stranger@example.com")))
+    first = client.get(path)
+    second = client.get(path)
+    assert first.status_code == second.status_code == 200
+    # A new contact has made no explicit choice: the types show their defaults.
+    assert states(second.text)["93"] is True and states(second.text)["95"] is False
+    assert sandbox.count(method="POST", path_prefix="/contacts/search") == 1
