@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from bridge.consent import Identity
 from bridge.ledger import LedgerUnavailable
+from bridge.links import LinkClaims
 from bridge.providers import load_providers
 from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
+from tests.test_provider_resend import SECRET as RESEND_SECRET
+from tests.test_provider_resend import signed as resend_signed
 from tests.test_provider_sendgrid import Signer, body_of
+from tests.test_web_preferences import page_path
 from tests.webhooks import bridge_with, recorded, sample
 
 UNSUBSCRIBE = sample("sendgrid-unsubscribe.json")[0]
@@ -158,3 +163,28 @@ def test_an_event_time_out_of_range_is_skipped_not_a_500(
         response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
     assert response.status_code == 200
     assert "1 recorded" in response.text and "1 invalid" in response.text
+
+
+def test_deeply_nested_junk_is_a_clear_refusal_never_a_500(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    junk = b"[" * 100_000
+    providers = {
+        "resend": {"secret": RESEND_SECRET},
+        "ses": {"topic_arns": ["arn:aws:sns:us-west-2:123456789012:MyTopic"]},
+    }
+    with bridge_with(tmp_path, sandbox, providers) as client:
+        # Signed junk from Resend: verified, then unreadable.
+        resend = client.post("/webhooks/resend", content=junk, headers=resend_signed(junk))
+        assert resend.status_code == 400
+        # SNS parses the envelope to verify it: junk is simply not an SNS message.
+        assert client.post("/webhooks/ses", content=junk).status_code == 401
+        # The JSON API, with a genuine token, refuses it as not JSON.
+        claims = LinkClaims(Identity(contact_id="63a07ddf05a32042dffac965"))
+        api = client.put(
+            "/api/v1" + page_path(claims),
+            content=junk,
+            headers={"content-type": "application/json"},
+        )
+        assert api.status_code == 400 and "not valid JSON" in api.text
+        assert recorded(client) == []

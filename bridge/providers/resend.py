@@ -75,7 +75,7 @@ class Resend(Provider):
         """The event's requests, one per recipient; other events are counted as ignored."""
         try:
             event = json.loads(delivery.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise Malformed("the body is not JSON") from None
         if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
             raise Malformed("the body is not a Resend event (an object with type and data)")

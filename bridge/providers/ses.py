@@ -64,7 +64,7 @@ class SES(Provider):
             return Parsed(ignored=1)  # UnsubscribeConfirmation: nothing to do
         try:
             record = json.loads(message.get("Message", ""))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise Malformed("the notification's Message is not an SES record (JSON)") from None
         if not isinstance(record, dict):
             raise Malformed("the notification's Message is not an SES record (a JSON object)")

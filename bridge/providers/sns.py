@@ -187,7 +187,7 @@ def envelope(body: bytes) -> dict[str, Any]:
     """The SNS message (a JSON object) in a body; Rejected if it is not one."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Rejected("the body is not SNS JSON") from None
     if not isinstance(message, dict):
         raise Rejected("the body is not an SNS message (a JSON object)")

@@ -100,7 +100,7 @@ async def change_preferences(request: Request) -> Response:
         raise UnsupportedMediaType("Send the body as application/json.")
     try:
         body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadForm("The body is not valid JSON.") from None
     event_prefix = _event_prefix(request)
     language = choose_language(request, claims)
