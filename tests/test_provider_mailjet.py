@@ -17,6 +17,7 @@ from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
 from tests.webhooks import (
     apply_all,
+    basic_auth,
     bridge_with,
     delivery,
     make_provider,
@@ -49,8 +50,7 @@ BOUNCE = {
 
 def basic(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
     """The Authorization header Mailjet builds from the callback URL's credentials."""
-    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
+    return basic_auth(user, password)
 
 
 def event(kind: str = "unsub", **changes: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
 from tests.webhooks import (
     apply_all,
+    basic_auth,
     bridge_with,
     delivery,
     make_provider,
@@ -38,8 +39,7 @@ SAMPLES = {
 
 def basic(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
     """The Authorization header Postmark sends for the webhook's HTTP auth."""
-    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
+    return basic_auth(user, password)
 
 
 def record(kind: str = "SubscriptionChange", **changes: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,15 @@ from bridge.ledger import LedgerUnavailable, Status
 from bridge.providers import Malformed, Rejected
 from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
-from tests.webhooks import apply_all, bridge_with, delivery, make_provider, recorded, sample
+from tests.webhooks import (
+    apply_all,
+    basic_auth,
+    bridge_with,
+    delivery,
+    make_provider,
+    recorded,
+    sample,
+)
 
 BASIC = {"username": "sparkpost", "password": "correct horse battery staple"}
 TOKEN = "oauth-access-token-0123456789"
@@ -24,8 +31,7 @@ TEST_BATCH = b'[{"msys": {}}]'  # what SparkPost posts when a webhook is created
 
 def basic(username: str = BASIC["username"], password: str = BASIC["password"]) -> dict[str, str]:
     """An Authorization header with these Basic credentials."""
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
+    return basic_auth(username, password)
 
 
 AUTH = basic()

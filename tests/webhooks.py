@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,12 @@ def vectors(group: str) -> list[dict[str, Any]]:
     """One provider's signature test vectors from sdk-test-vectors.json."""
     found: list[dict[str, Any]] = sample("sdk-test-vectors.json")[group]
     return found
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """The Authorization header a provider sends for a webhook's Basic credentials."""
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
 
 
 def make_provider(name: str, **table: Any) -> Provider:

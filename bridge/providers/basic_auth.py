@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from typing import ClassVar
 
+import httpx
 from starlette.datastructures import Headers
 
 from bridge.settings import SettingsError
 
-from .base import ProviderSettings, Rejected
+from .base import Delivery, Provider, ProviderSettings, Rejected
 
 
 def credentials(settings: ProviderSettings) -> tuple[str, str]:
@@ -47,3 +49,17 @@ def check_basic_auth(headers: Headers, username: str, password: str) -> None:
     password_ok = hmac.compare_digest(given_password, password.encode())
     if not (colon and user_ok and password_ok):
         raise Rejected("wrong username or password")
+
+
+class BasicAuthProvider(Provider):
+    """A provider that proves itself with the `username` and `password` set on its webhook."""
+
+    required: ClassVar[tuple[str, ...]] = ("username", "password")
+
+    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
+        super().__init__(settings, public_url)
+        self._username, self._password = credentials(settings)
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """The webhook's Basic credentials, compared in constant time."""
+        check_basic_auth(delivery.headers, self._username, self._password)

@@ -16,41 +16,28 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
 from bridge.consent import ConsentRequest, Wanted
 
 from .base import (
     Delivery,
     Parsed,
     Policy,
-    Provider,
-    ProviderSettings,
     collect,
     consent_event,
     from_timestamp,
     json_events,
 )
-from .basic_auth import check_basic_auth, credentials
+from .basic_auth import BasicAuthProvider
 
 # Events that change consent; everything else (sent, open, click, blocked...) is ignored.
 _CONSENT_EVENTS = {"unsub", "spam", "bounce"}
 
 
-class Mailjet(Provider):
+class Mailjet(BasicAuthProvider):
     """`[providers.mailjet]`: `username` and `password` (the callback URL's credentials)."""
 
     name: ClassVar[str] = "mailjet"
-    required = ("username", "password")
     # Mailjet retries anything but 200, so the defaults: 401 (refused), 400 (unreadable).
-
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
-        self._username, self._password = credentials(settings)
-
-    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
-        """The callback URL's Basic credentials, compared in constant time."""
-        check_basic_auth(delivery.headers, self._username, self._password)
 
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the delivery (one object, or an array of them); others ignored."""

@@ -18,42 +18,29 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
 from bridge.consent import ConsentRequest, Wanted
 
 from .base import (
     Delivery,
     Parsed,
     Policy,
-    Provider,
-    ProviderSettings,
     collect,
     consent_event,
     from_iso,
     json_events,
 )
-from .basic_auth import check_basic_auth, credentials
+from .basic_auth import BasicAuthProvider
 
 # Records that change consent; everything else (Delivery, Open, Click...) is ignored.
 _CONSENT_RECORDS = {"SubscriptionChange", "SpamComplaint", "Bounce"}
 
 
-class Postmark(Provider):
+class Postmark(BasicAuthProvider):
     """`[providers.postmark]`: `username` and `password` (the webhook's HTTP auth)."""
 
     name: ClassVar[str] = "postmark"
-    required = ("username", "password")
     rejected_status = 401  # retried, so deliveries refused by wrong credentials arrive after a fix
     malformed_status = 403  # stops Postmark's retries: a verified body that can't be read
-
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
-        self._username, self._password = credentials(settings)
-
-    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
-        """The webhook's Basic credentials, compared in constant time."""
-        check_basic_auth(delivery.headers, self._username, self._password)
 
     def parse(self, delivery: Delivery) -> Parsed:
         """The record of the delivery (or each of an array of them), if about consent."""
