@@ -120,7 +120,10 @@ def build_signer(settings: Settings) -> LinkSigner:
     """The link signer for these settings' keys and maximum ages."""
     return LinkSigner(
         [k.reveal() for k in settings.secret_keys],
-        max_age={Purpose.UNSUBSCRIBE: settings.unsubscribe_max_age},
+        max_age={
+            Purpose.UNSUBSCRIBE: settings.unsubscribe_max_age,
+            Purpose.PREFERENCES: settings.preferences_max_age,
+        },
     )
 
 
@@ -220,7 +223,10 @@ def create_app(
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_body_bytes,
-                larger={"/webhooks/": settings.max_webhook_bytes},
+                by_path={
+                    f"/webhooks/{name}": provider.body_limit(settings.max_webhook_bytes)
+                    for name, provider in providers.items()
+                },
             ),
         ],
         exception_handlers=handlers,

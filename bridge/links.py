@@ -8,6 +8,11 @@ sent before.
 
 The claims are packed by hand rather than as JSON because links go out in SMS: an Intercom
 contact id packs into 12 bytes, and a typical link fits in about 100 characters.
+
+A link made from another keeps its issue time (the preferences link offered after an
+unsubscribe is as old as the unsubscribe link), so deriving links never extends a link's life.
+The undo button after an unsubscribe carries a token of its own: it names the unsubscribe it
+takes back and the types the person was receiving before it, and lasts `UNDO_MAX_AGE`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hashlib
+import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 from bridge.consent import Channel, Identity, Scope
 
@@ -31,6 +41,9 @@ _IDENTITY_FIELDS = {code: name for name, code in _IDENTITY_CODES.items()}
 _PACKED_ID = b"h"  # a 24-hex contact id as 12 raw bytes
 _CHANNEL_CODES = {Channel.EMAIL: b"~e", Channel.SMS: b"~s"}
 _CHANNELS = {code: channel for channel, code in _CHANNEL_CODES.items()}
+# Long enough to take back a click made by mistake, short enough that an undo button left in
+# a browser's history cannot opt a person back in weeks later.
+UNDO_MAX_AGE = 30 * 60
 
 
 class Purpose(enum.StrEnum):
@@ -50,11 +63,30 @@ class ExpiredLink(BadLink):
 
 @dataclass(frozen=True, slots=True)
 class LinkClaims:
-    """What a link says: who, which types, which language."""
+    """What a link says: who, which types, which language; and, once read, when it was signed.
+
+    `issued_at` is None for claims made afresh; a link signed from claims read off a token
+    keeps that token's issue time.
+    """
 
     identity: Identity
     scope: Scope = field(default_factory=Scope)
     locale: str | None = None
+    issued_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    """What an undo button may do: take back one unsubscribe, for the types it names only."""
+
+    event_id: str  # the unsubscribe's event id in the ledger
+    link: str  # `token_digest` of the unsubscribe link it was offered on
+    type_ids: tuple[str, ...]  # what the person was receiving before the unsubscribe
+
+
+def token_digest(token: str) -> str:
+    """A short, stable name for a token: scopes ids a client chooses to the link they came by."""
+    return hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 def _text(value: str) -> bytes:
@@ -112,6 +144,23 @@ def unpack(data: bytes) -> LinkClaims:
     return LinkClaims(identity, scope, locale_raw.decode() or None)
 
 
+class _ClockedSigner(TimestampSigner):
+    """A TimestampSigner on an injected clock, which can also sign at a given time."""
+
+    def __init__(self, keys: list[str], *, salt: str, clock: Callable[[], float]) -> None:
+        super().__init__(keys, salt=salt)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        """Now, by the injected clock (itsdangerous measures ages with this too)."""
+        return int(self._clock())
+
+    def sign_at(self, value: bytes, timestamp: int) -> bytes:
+        """`value` signed as if at `timestamp` (a derived link keeps its source's time)."""
+        stamped = value + self.sep + base64_encode(int_to_bytes(timestamp))
+        return stamped + self.sep + self.get_signature(stamped)
+
+
 class LinkSigner:
     """Signs and verifies link tokens for each purpose."""
 
@@ -120,37 +169,80 @@ class LinkSigner:
         secret_keys: Sequence[str],
         *,
         max_age: dict[Purpose, float | None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not secret_keys:
             raise ValueError("at least one secret key is needed")
         # itsdangerous signs with the last key of the list; our settings put the newest first.
         keys = list(reversed(secret_keys))
         self._signers = {
-            purpose: TimestampSigner(keys, salt=f"bridge.{purpose.value}") for purpose in Purpose
+            purpose: _ClockedSigner(keys, salt=f"bridge.{purpose.value}", clock=clock)
+            for purpose in Purpose
         }
+        # Undo buttons are not links: a salt of their own, and never a Purpose a link can have.
+        self._undo = _ClockedSigner(keys, salt="bridge.undo", clock=clock)
         self._max_age = max_age or {}
+        self._clock = clock
 
     def token(self, purpose: Purpose, claims: LinkClaims) -> str:
-        """A signed token for these claims."""
+        """A signed token for these claims, as old as `claims.issued_at` when that is set."""
         payload = base64.urlsafe_b64encode(pack(claims)).rstrip(b"=")
-        return self._signers[purpose].sign(payload).decode()
+        return self._sign(purpose, payload, claims.issued_at)
 
-    def claims(self, purpose: Purpose, token: str) -> LinkClaims:
-        """The claims of a token, or BadLink / ExpiredLink."""
+    def _sign(self, purpose: Purpose, payload: bytes, issued_at: datetime | None) -> str:
+        signer = self._signers[purpose]
+        if issued_at is None:
+            return signer.sign(payload).decode()
+        return signer.sign_at(payload, int(issued_at.timestamp())).decode()
+
+    @staticmethod
+    def _unsign(
+        signer: _ClockedSigner, token: str, max_age: float | None
+    ) -> tuple[bytes, datetime]:
         try:
-            max_age = self._max_age.get(purpose)
-            payload = self._signers[purpose].unsign(
-                token, max_age=None if max_age is None else int(max_age)
+            payload, signed_at = signer.unsign(
+                token, max_age=None if max_age is None else int(max_age), return_timestamp=True
             )
         except SignatureExpired:
             raise ExpiredLink("this link has expired") from None
         except BadSignature:
             raise BadLink("this link is not valid") from None
+        return payload, signed_at
+
+    def claims(self, purpose: Purpose, token: str) -> LinkClaims:
+        """The claims of a token with its issue time, or BadLink / ExpiredLink."""
+        payload, signed_at = self._unsign(self._signers[purpose], token, self._max_age.get(purpose))
         try:
-            return unpack(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+            claims = unpack(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise BadLink("malformed link") from None
+        return LinkClaims(claims.identity, claims.scope, claims.locale, signed_at)
+
+    def expired(self, purpose: Purpose, issued_at: datetime | None) -> bool:
+        """Whether a link of `purpose` signed at `issued_at` would already be refused."""
+        max_age = self._max_age.get(purpose)
+        if max_age is None or issued_at is None:
+            return False
+        return self._clock() - issued_at.timestamp() > max_age
+
+    def undo_token(self, undo: Undo) -> str:
+        """The signed token of an undo button (expires after `UNDO_MAX_AGE`)."""
+        packed = json.dumps([undo.event_id, undo.link, list(undo.type_ids)], separators=(",", ":"))
+        payload = base64.urlsafe_b64encode(packed.encode()).rstrip(b"=")
+        return self._undo.sign(payload).decode()
+
+    def undo(self, token: str) -> Undo:
+        """What an undo token allows, or BadLink / ExpiredLink."""
+        payload, _ = self._unsign(self._undo, token, UNDO_MAX_AGE)
+        try:
+            event_id, link, type_ids = json.loads(
+                base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
+            )
+            undo = Undo(str(event_id), str(link), tuple(str(t) for t in type_ids))
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise BadLink("malformed undo token") from None
+        return undo
 
     def url(self, public_url: str, purpose: Purpose, claims: LinkClaims) -> str:
-        """The full link a person clicks."""
+        """The full link a person clicks (as old as `claims.issued_at` when that is set)."""
         return f"{public_url.rstrip('/')}/{purpose.value}/{quote(self.token(purpose, claims))}"

@@ -30,6 +30,14 @@ MAX_CONTACTS = 5  # contacts sharing one email or phone read for a page
 
 
 @dataclass(frozen=True)
+class Saved:
+    """What saving changed: a request per changed type, and those not recorded before."""
+
+    requests: list[ConsentRequest]
+    fresh: list[ConsentRequest]  # the rest repeat a submission already recorded (a retry)
+
+
+@dataclass(frozen=True)
 class View:
     """What one person's page shows: the types in the link's scope and their states.
 
@@ -88,14 +96,26 @@ class PreferenceCenter:
             return None
         return [frozenset(t.id for t in one) for one in listed]
 
-    async def view(self, claims: LinkClaims, preferred_locales: Sequence[str]) -> View:
-        """The link's types, in the person's language, with their current state."""
+    async def view(
+        self,
+        claims: LinkClaims,
+        preferred_locales: Sequence[str],
+        *,
+        leaving_out: tuple[str, str] | None = None,
+    ) -> View:
+        """The link's types, in the person's language, with their current state.
+
+        `leaving_out` names one pending request, by source and event id, to ignore: the state
+        as it was before that request (the undo button's "what they were receiving").
+        """
         types = await self._types.describe(claims.scope, within=self._deadline)
         if types is None:
             return View(claims, None)
         explicit, pending = await asyncio.gather(
             self._explicit(claims.identity), self._ledger.unsettled(claims.identity.key)
         )
+        if leaving_out is not None:
+            pending = [r for r in pending if (r.source, r.event_id) != leaving_out]
         return View(claims, choices(types, explicit, pending, preferred_locales))
 
     async def record(
@@ -109,11 +129,11 @@ class PreferenceCenter:
         via: str,
         page_locale: str,
         client: Mapping[str, str],
-    ) -> list[ConsentRequest]:
-        """Record one request per type whose wanted state differs from `shown`; those recorded."""
+    ) -> Saved:
+        """Record one request per type whose wanted state differs from `shown`."""
         changed = changes(shown, wanted)
         if not changed:
-            return []
+            return Saved([], [])
         requests = requests_for(
             view.claims.identity,
             changed,
@@ -125,5 +145,6 @@ class PreferenceCenter:
             page_locale=page_locale,
             client=client,
         )
-        await self._ledger.record(requests)
-        return requests
+        recorded = await self._ledger.record(requests)
+        fresh = [r for r, saved in zip(requests, recorded, strict=True) if not saved.duplicate]
+        return Saved(requests, fresh)

@@ -16,6 +16,7 @@ from bridge.links import LinkSigner
 from bridge.metrics import Metrics
 from bridge.settings import Settings
 from bridge.type_cache import TypeCache
+from bridge.web.offload import Offload
 
 if TYPE_CHECKING:
     from bridge.preference_center import PreferenceCenter
@@ -39,4 +40,5 @@ class Services:
     preferences: PreferenceCenter
     providers: dict[str, Provider]
     http: httpx.AsyncClient  # for providers' own URLs (Amazon SNS certificates, handshakes)
+    offload: Offload = field(default_factory=Offload)  # large webhook bodies' parsing
     worker: Worker | None = field(default=None)

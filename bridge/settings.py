@@ -7,6 +7,7 @@ Everything is read once into a frozen `Settings`; a missing or invalid value rai
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,12 @@ REGIONS = ("us", "eu", "au")
 INTERCOM_VERSIONS = ("2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16")
 
 T = TypeVar("T")
+
+# Ninety days: longer than the 30 days CAN-SPAM wants an opt-out to keep working after a send,
+# and longer than the gap between a quarterly newsletter's issues, so everyone who gets mail
+# holds a working link; short enough that a forwarded or leaked preferences link (which can
+# opt a person *into* messages) stops working within a season.
+PREFERENCES_MAX_AGE = 90 * 86_400.0
 
 
 class SettingsError(ValueError):
@@ -82,11 +89,15 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite:///bridge.db"
     admin_token: Secret | None = None
+    metrics_token: Secret | None = None
     config_path: Path | None = None
     unsubscribe_max_age: float | None = None
+    preferences_max_age: float = PREFERENCES_MAX_AGE
     log_level: str = "INFO"
-    max_body_bytes: int = 1_048_576
-    max_webhook_bytes: int = 10_485_760
+    max_body_bytes: int = 65_536
+    max_webhook_bytes: int | None = None  # None: each provider's own limit
+    allowed_hosts: tuple[str, ...] = ()
+    max_connections: int = 512
     intercom_timeout: float = 10.0
     auto_migrate: bool = True
     frame_ancestors: tuple[str, ...] = ("'self'",)
@@ -115,12 +126,16 @@ ENVIRONMENT = {
     "BRIDGE_SECRET_KEYS": "comma-separated signing keys; the first signs, all verify",
     "BRIDGE_PUBLIC_URL": "the public base URL of the bridge",
     "DATABASE_URL": "sqlite:///bridge.db (default) or postgresql://...",
-    "BRIDGE_ADMIN_TOKEN": "bearer token for admin pages and the links API",
+    "BRIDGE_ADMIN_TOKEN": "reserved for the admin pages and the links API (not built yet)",
+    "BRIDGE_METRICS_TOKEN": "bearer token for /metrics and detailed /readyz; open when unset",
     "BRIDGE_CONFIG": "path of the TOML file",
     "BRIDGE_UNSUBSCRIBE_MAX_AGE": "seconds an unsubscribe link stays valid; unset = forever",
+    "BRIDGE_PREFERENCES_MAX_AGE": "seconds a preferences link stays valid, default 7776000",
     "BRIDGE_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
-    "BRIDGE_MAX_BODY_BYTES": "largest request body accepted, default 1048576",
-    "BRIDGE_MAX_WEBHOOK_BYTES": "largest provider webhook body accepted, default 10485760",
+    "BRIDGE_MAX_BODY_BYTES": "largest page form or API body accepted, default 65536",
+    "BRIDGE_MAX_WEBHOOK_BYTES": "largest webhook body for every provider; default each its own",
+    "BRIDGE_ALLOWED_HOSTS": "Host names accepted besides BRIDGE_PUBLIC_URL's and localhost",
+    "BRIDGE_MAX_CONNECTIONS": "connections and requests at once before 503, default 512",
     "BRIDGE_AUTO_MIGRATE": "apply pending migrations when serving, default true",
     "BRIDGE_FRAME_ANCESTORS": "origins allowed to embed the preference page in an iframe",
     "BRIDGE_CORS_ORIGINS": "origins allowed to call the JSON preferences API from a browser",
@@ -204,6 +219,32 @@ def _secret_keys(env: Mapping[str, str]) -> tuple[Secret, ...]:
             f"BRIDGE_SECRET_KEYS: key {position} is shorter than {_MIN_KEY_LENGTH} characters"
         )
     return tuple(Secret(k) for k in keys)
+
+
+def _token(env: Mapping[str, str], key: str) -> Secret | None:
+    """A bearer token setting, refused when too short to be secret."""
+    value = _read(env, key)
+    if value is not None and len(value) < _MIN_KEY_LENGTH:
+        raise SettingsError(f"{key}: must be at least {_MIN_KEY_LENGTH} characters")
+    return Secret(value) if value else None
+
+
+# A host name or an IPv4 address, optionally led by `*.` for every subdomain.
+_HOST = re.compile(
+    r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _hosts(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _read(env, "BRIDGE_ALLOWED_HOSTS")
+    hosts = [h.strip().lower() for h in (raw or "").split(",") if h.strip()]
+    for host in hosts:
+        if not _HOST.match(host):
+            raise SettingsError(
+                f"BRIDGE_ALLOWED_HOSTS: {host[:80]!r} is not a host name "
+                "(write names without scheme or port, e.g. consent.internal, *.example.com)"
+            )
+    return tuple(hosts)
 
 
 def _database_url(env: Mapping[str, str]) -> str:
@@ -316,9 +357,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"INTERCOM_VERSION: must be one of {', '.join(INTERCOM_VERSIONS)} (got {version!r})"
         )
     token = _read(env, "INTERCOM_ACCESS_TOKEN")
-    admin = _read(env, "BRIDGE_ADMIN_TOKEN")
-    if admin is not None and len(admin) < _MIN_KEY_LENGTH:
-        raise SettingsError(f"BRIDGE_ADMIN_TOKEN: must be at least {_MIN_KEY_LENGTH} characters")
+    admin = _token(env, "BRIDGE_ADMIN_TOKEN")
+    metrics_token = _token(env, "BRIDGE_METRICS_TOKEN")
     log_level = (_read(env, "BRIDGE_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(
@@ -338,7 +378,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _http_url("BRIDGE_PUBLIC_URL", public_url) if public_url else Settings.public_url
         ),
         database_url=_database_url(env),
-        admin_token=Secret(admin) if admin else None,
+        admin_token=admin,
+        metrics_token=metrics_token,
         config_path=config_path,
         unsubscribe_max_age=_parse(
             env,
@@ -346,6 +387,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             None,
             _positive_float,
             "must be a positive number of seconds, or unset for links that never expire",
+        ),
+        preferences_max_age=_parse(
+            env,
+            "BRIDGE_PREFERENCES_MAX_AGE",
+            PREFERENCES_MAX_AGE,
+            _positive_float,
+            "must be a positive number of seconds",
         ),
         log_level=log_level,
         max_body_bytes=_parse(
@@ -356,9 +404,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "must be a positive integer",
         ),
         max_webhook_bytes=_parse(
+            env, "BRIDGE_MAX_WEBHOOK_BYTES", None, _positive_int, "must be a positive integer"
+        ),
+        allowed_hosts=_hosts(env),
+        max_connections=_parse(
             env,
-            "BRIDGE_MAX_WEBHOOK_BYTES",
-            Settings.max_webhook_bytes,
+            "BRIDGE_MAX_CONNECTIONS",
+            Settings.max_connections,
             _positive_int,
             "must be a positive integer",
         ),

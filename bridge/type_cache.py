@@ -34,10 +34,6 @@ class TypeCache:
         self._failed_at = float("-inf")
         self.last_error: Exception | None = None
 
-    def peek(self) -> list[SubscriptionType] | None:
-        """The cached list, however old, without calling Intercom."""
-        return self._types
-
     async def get(self) -> list[SubscriptionType]:
         """The types, fetched when the cache is empty or older than the TTL."""
         if self._types is not None and self._clock() - self._fetched_at < self._ttl:
@@ -77,10 +73,12 @@ class TypeCache:
     async def describe(
         self, scope: Scope, *, within: float = 2.0
     ) -> Sequence[SubscriptionType] | None:
-        """The types a scope covers for a page; None if Intercom can't say quickly.
+        """The live types a scope covers for a page; None if Intercom can't say quickly.
 
-        When Intercom fails, a list already held is used however old it is: a page with
-        yesterday's type names beats a page with none.
+        A link naming types that no longer exist (or are no longer live) gets those that do,
+        possibly none, so a page never promises what it cannot do. When Intercom fails, a
+        list already held is used however old it is: a page with yesterday's type names
+        beats a page with none.
         """
         if self._clock() - self._failed_at < self._min_refresh_interval:
             # Intercom just failed us: don't make every page view wait for it again.
@@ -88,17 +86,25 @@ class TypeCache:
         try:
             async with asyncio.timeout(within):
                 return await self.select(scope)
-        except (IntercomError, UnknownTypes, TimeoutError) as exc:
+        except UnknownTypes:
+            return self._stale(scope)  # select() has just refreshed the list
+        except (IntercomError, TimeoutError) as exc:
             log.warning("could not describe %s for a page: %s", scope, exc)
-            if isinstance(exc, UnknownTypes):
-                return None
             self._failed_at = self._clock()
             return self._stale(scope)
 
     def _stale(self, scope: Scope) -> list[SubscriptionType] | None:
         if self._types is None:
             return None
-        try:
-            return select_types(scope, self._types)
-        except UnknownTypes:
-            return None
+        existing = existing_part(scope, self._types)
+        return [] if existing is None else select_types(existing, self._types)
+
+
+def existing_part(scope: Scope, types: Sequence[SubscriptionType]) -> Scope | None:
+    """`scope` without the type ids that are not live types; None when it named only those."""
+    if not scope.type_ids:
+        return scope
+    live = {t.id for t in types if t.is_live}
+    kept = tuple(i for i in scope.type_ids if i in live)
+    # An empty list of ids would mean "every type": the opposite of what is left.
+    return Scope(type_ids=kept) if kept else None

@@ -294,7 +294,8 @@ def test_end_to_end_into_the_sandbox(tmp_path: Path, sandbox: Sandbox) -> None:
         assert post(client, b"not json").status_code == 401
         stale = signature_block(timestamp=str(int(time.time() - MAX_AGE.total_seconds() - 60)))
         assert post(client, envelope(event(id="stale"), stale)).status_code == 401
-        unreadable = json.dumps({"signature": signature_block(), "event-data": "?"}).encode()
+        fresh = signature_block(token="b" * 50)
+        unreadable = json.dumps({"signature": fresh, "event-data": "?"}).encode()
         assert post(client, unreadable).status_code == 406
         [row] = recorded(client)
         assert row.request.event_id == event()["id"]
@@ -338,3 +339,48 @@ def test_a_ledger_failure_is_a_503(
         monkeypatch.setattr(services.ledger, "record", failing_record)
         response = post(client, envelope(event()))
         assert response.status_code == 503
+
+
+def test_one_signature_block_carries_one_event_only(tmp_path: Path, sandbox: Sandbox) -> None:
+    # The review's finding: one signed block carried two invented unsubscribes for other
+    # people, with new event ids. The block is bound to the event-data it first came with.
+    block = signature_block(token="c" * 50)
+    first = envelope(event(), block)
+    with bridge_with(tmp_path, sandbox, {"mailgun": {"signing_key": KEY}}) as client:
+        assert post(client, first).status_code == 200
+        for forged in (
+            event(id="invented-1", recipient="victim@example.com"),
+            event(id="invented-2", recipient="other@example.com"),
+            {**event(), "event": "opened"},  # the same block turned into anything else, too
+        ):
+            refused = post(client, envelope(forged, block))
+            assert refused.status_code == 401
+            assert "already used for another event" in refused.text
+        # Mailgun's own retry of the first delivery is the same event-data: accepted once more.
+        retry = post(client, first)
+        assert retry.status_code == 200 and "1 duplicate" in retry.text
+        assert [r.request.event_id for r in recorded(client)] == [event()["id"]]
+
+
+def test_a_block_first_seen_on_an_ignored_event_cannot_become_an_unsubscribe(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    block = signature_block(token="d" * 50)
+    opened = {**event(), "event": "opened"}
+    with bridge_with(tmp_path, sandbox, {"mailgun": {"signing_key": KEY}}) as client:
+        assert "1 ignored" in post(client, envelope(opened, block)).text
+        # Same event id, now an unsubscribe for someone else: refused, nothing recorded.
+        turned = {**opened, "event": "unsubscribed", "recipient": "victim@example.com"}
+        assert post(client, envelope(turned, block)).status_code == 401
+        assert recorded(client) == []
+
+
+def test_the_binding_holds_across_processes(tmp_path: Path, sandbox: Sandbox) -> None:
+    # Two bridges on one ledger, as two web processes: the second sees the first's binding.
+    block = signature_block(token="e" * 50)
+    providers = {"mailgun": {"signing_key": KEY}}
+    with bridge_with(tmp_path, sandbox, providers) as first:
+        assert post(first, envelope(event(), block)).status_code == 200
+    with bridge_with(tmp_path, sandbox, providers) as second:
+        forged = envelope(event(id="invented", recipient="victim@example.com"), block)
+        assert post(second, forged).status_code == 401

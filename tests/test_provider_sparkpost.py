@@ -110,8 +110,12 @@ async def test_credentials(table: dict[str, str], headers: dict[str, str], accep
         ({}, "providers.sparkpost: set username and password"),
         ({"username": "sparkpost"}, "providers.sparkpost.password: required"),
         ({"password": "secret"}, "providers.sparkpost.username: required"),
-        ({"token": ""}, "providers.sparkpost.token: must be text"),
-        ({"username": "a:b", "password": "c"}, "providers.sparkpost.username: must not contain"),
+        ({"token": ""}, "providers.sparkpost.token: required"),
+        ({"token": "x"}, "providers.sparkpost.token: too short to be secret"),
+        (
+            {"username": "a:b", "password": "c" * 16},
+            "providers.sparkpost.username: must not contain",
+        ),
     ],
 )
 def test_credentials_are_required_at_start_up(table: dict[str, str], fragment: str) -> None:

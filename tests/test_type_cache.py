@@ -76,12 +76,20 @@ async def test_a_page_with_nothing_cached_gets_none_while_intercom_fails(
     assert await TypeCache(intercom, clock=Clock()).describe(Scope()) is None
 
 
-async def test_an_unknown_id_refreshes_once_then_is_none_for_a_page(
+async def test_an_unknown_id_refreshes_once_then_is_empty_for_a_page(
     intercom: IntercomClient, sandbox: Sandbox
 ) -> None:
     clock = Clock()
     cache = TypeCache(intercom, clock=clock)
     await cache.get()
     clock.now += 11
-    assert await cache.describe(Scope(type_ids=("999",))) is None
+    # Empty, not None: Intercom answered, and none of the link's types exist any more.
+    assert await cache.describe(Scope(type_ids=("999",))) == []
     assert listings(sandbox) == 2
+
+
+async def test_a_page_gets_the_types_of_a_link_that_still_exist(intercom: IntercomClient) -> None:
+    cache = TypeCache(intercom, clock=Clock())
+    described = await cache.describe(Scope(type_ids=("999", "93", "88")))  # 88 is archived
+    assert described is not None
+    assert [t.id for t in described] == ["93"]

@@ -131,8 +131,28 @@ def test_an_idempotency_key_makes_a_retry_record_nothing(api: TestClient) -> Non
     change = {"types": [{"id": "95", "subscribed": True}]}
     headers = {"Idempotency-Key": "order-1234-retry"}
     assert api.put(path, json=change, headers=headers).json()["recorded"] == 1
-    api.put(path, json=change, headers=headers)
+    # The retry records nothing, and says so.
+    assert api.put(path, json=change, headers=headers).json()["recorded"] == 0
     assert len(recorded(api)) == 1
+
+
+def test_two_people_sending_the_same_idempotency_key_are_both_recorded(api: TestClient) -> None:
+    change = {"types": [{"id": "95", "subscribed": True}]}
+    headers = {"Idempotency-Key": "checkout-0001"}
+    amelie = Identity(contact_id="63a07de505a32042dffac981")  # Lucía: 95 is off for her too
+    for person in (JANE, amelie):
+        answer = api.put(api_path(LinkClaims(person)), json=change, headers=headers)
+        assert answer.json()["recorded"] == 1
+    assert sorted(r.request.identity.contact_id or "" for r in recorded(api)) == sorted(
+        [JANE_ID, amelie.contact_id or ""]
+    )
+
+
+def test_a_405_names_every_method_the_api_takes(api: TestClient) -> None:
+    response = api.post(api_path(LinkClaims(JANE)), json={})
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD", "PUT"}
+    assert response.json()["error"] == "Method not allowed"
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -23,6 +24,7 @@ from tests.conftest import SECRET, make_settings
 
 JANE_ID = "63a07ddf05a32042dffac965"
 JANE = Identity(contact_id=JANE_ID)
+BASE = "https://consent.example.com"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -166,10 +168,72 @@ def test_unchanged_toggles_record_nothing(client: TestClient) -> None:
 def test_a_double_submitted_form_records_once(client: TestClient) -> None:
     path = page_path(LinkClaims(JANE))
     fields = with_ticks(save_form(client.get(path).text), {"95", "37846", "124"})
-    post(client, path, fields)
-    post(client, path, fields)
+    assert post(client, path, fields).headers["location"].endswith("saved=saved")
+    again = post(client, path, fields)
+    # The second submission recorded nothing new: it says the choices were already saved.
+    assert again.headers["location"].endswith("saved=already")
+    assert "These choices were already saved." in client.get(again.headers["location"]).text
     [only] = recorded(client)
     assert only.request.scope.type_ids == ("95",)
+
+
+def test_two_people_sending_the_same_nonce_are_both_recorded(client: TestClient) -> None:
+    lucia = Identity(contact_id="63a07de505a32042dffac981")
+    for person in (JANE, lucia):
+        path = page_path(LinkClaims(person))
+        fields = with_ticks(save_form(client.get(path).text), {"95", "37846", "93"})
+        fields = [(n, "f" * 32 if n == "nonce" else v) for n, v in fields]
+        post(client, path, fields)
+    # Each switched 95 on with the same nonce; each change is recorded.
+    turned_on = [r.request for r in recorded(client) if r.request.scope.type_ids == ("95",)]
+    assert sorted(r.identity.contact_id or "" for r in turned_on) == sorted(
+        [JANE_ID, lucia.contact_id or ""]
+    )
+
+
+def test_a_405_names_every_method_the_page_takes(client: TestClient) -> None:
+    response = client.put(page_path(LinkClaims(JANE)))
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD", "POST"}
+
+
+def test_preferences_links_expire_after_the_configured_age(
+    sandbox: Sandbox, sqlite_url: str
+) -> None:
+    old = LinkSigner([SECRET], clock=lambda: time.time() - 3601)
+    token = old.token(Purpose.PREFERENCES, LinkClaims(JANE))
+    with _app(sandbox, sqlite_url, BRIDGE_PREFERENCES_MAX_AGE="3600") as client:
+        page = client.get(f"/preferences/{token}")
+        assert page.status_code == 400
+        assert "This link has expired" in html.unescape(page.text)
+        fresh = LinkSigner([SECRET]).token(Purpose.PREFERENCES, LinkClaims(JANE))
+        assert client.get(f"/preferences/{fresh}").status_code == 200
+
+
+def test_preferences_links_expire_by_default(client: TestClient) -> None:
+    ninety_one_days_ago = LinkSigner([SECRET], clock=lambda: time.time() - 91 * 86400)
+    token = ninety_one_days_ago.token(Purpose.PREFERENCES, LinkClaims(JANE))
+    assert client.get(f"/preferences/{token}").status_code == 400
+
+
+def test_the_preferences_link_after_an_unsubscribe_is_as_old_as_the_unsubscribe_link(
+    sandbox: Sandbox, sqlite_url: str
+) -> None:
+    signed_at = time.time() - 3000
+    old = LinkSigner([SECRET], clock=lambda: signed_at)
+    unsubscribe = old.url(BASE, Purpose.UNSUBSCRIBE, LinkClaims(JANE)).removeprefix(BASE)
+    with _app(sandbox, sqlite_url, BRIDGE_PREFERENCES_MAX_AGE="3600") as client:
+        done = client.post(unsubscribe, data={"action": "unsubscribe"})
+        manage = re.search(r'href="https://consent\.example\.com(/preferences/[^"]+)"', done.text)
+        assert manage is not None
+        token = html.unescape(manage.group(1)).rsplit("/", 1)[1]
+        issued = LinkSigner([SECRET]).claims(Purpose.PREFERENCES, token).issued_at
+        assert issued is not None and abs(issued.timestamp() - signed_at) < 1
+    # Older than the preferences age: no preferences link is offered at all.
+    with _app(sandbox, sqlite_url, BRIDGE_PREFERENCES_MAX_AGE="1000") as client:
+        done = client.post(unsubscribe, data={"action": "unsubscribe"})
+        assert done.status_code == 200
+        assert "/preferences/" not in done.text
 
 
 def test_unsubscribe_from_all_records_every_receiving_type(

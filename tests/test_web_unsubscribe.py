@@ -5,18 +5,20 @@ from __future__ import annotations
 import html
 import logging
 import re
+import time
 
 import pytest
 from starlette.testclient import TestClient
 
 from bridge.consent import Channel, Identity, Scope, Wanted
 from bridge.ledger import LedgerUnavailable, RequestRecord
-from bridge.links import LinkClaims, LinkSigner, Purpose
+from bridge.links import UNDO_MAX_AGE, LinkClaims, LinkSigner, Purpose, Undo, token_digest
 from bridge.logsafe import AccessLogTokenFilter
 from bridge.sandbox import Sandbox
 from tests.conftest import SECRET
 
 JANE = Identity(contact_id="63a07ddf05a32042dffac965", email="jane@example.com")
+AMELIE = Identity(contact_id="63a07de105a32042dffac970")
 
 
 def link_path(claims: LinkClaims, purpose: Purpose = Purpose.UNSUBSCRIBE) -> str:
@@ -95,19 +97,149 @@ def test_button_with_the_same_nonce_records_once(client: TestClient) -> None:
     assert client.post(path, data=form).status_code == 200
     assert client.post(path, data=form).status_code == 200  # a double click
     [record] = recorded(client)
-    assert record.request.event_id == nonce.group(1)
+    assert record.request.event_id.endswith(":" + nonce.group(1))
     assert record.request.context["via"] == "page"
 
 
-def test_undo_records_a_resubscribe(client: TestClient) -> None:
-    path = link_path(LinkClaims(JANE, Scope(type_ids=("93",))))
+def test_two_people_sending_the_same_nonce_are_both_recorded(client: TestClient) -> None:
+    # The nonce is the client's to choose: it must not let one person's unsubscribe
+    # swallow another's (the ledger dedupes on source and event id).
+    form = {"nonce": "0" * 32, "action": "unsubscribe"}
+    jane = link_path(LinkClaims(JANE, Scope(type_ids=("37846",))))
+    amelie = link_path(LinkClaims(AMELIE, Scope(type_ids=("37846",))))
+    assert client.post(jane, data=form).status_code == 200
+    assert client.post(amelie, data=form).status_code == 200
+    people = sorted(r.request.identity.contact_id or "" for r in recorded(client))
+    assert people == sorted([JANE.contact_id or "", AMELIE.contact_id or ""])
+
+
+def _undo_form(page: str) -> dict[str, str]:
+    found = re.search(r'name="undo" value="([^"]+)"', page)
+    assert found is not None, "no undo button"
+    return {"action": "resubscribe", "undo": html.unescape(found.group(1))}
+
+
+def test_undo_restores_what_was_received_before_and_nothing_else(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    # Jane receives 37846 (opt-out, default) but not 93 (she opted out) nor 95 (opt-in, never
+    # opted in). Undoing an "every email" unsubscribe must bring back 37846 alone.
+    path = link_path(LinkClaims(Identity(contact_id=JANE.contact_id), Scope(channel=Channel.EMAIL)))
     done = client.post(path, data={"action": "unsubscribe"})
-    assert 'value="resubscribe"' in done.text
-    undone = client.post(path, data={"action": "resubscribe"})
+    assert done.status_code == 200
+    undone = client.post(path, data=_undo_form(done.text))
     assert undone.status_code == 200
     assert "subscribed again" in undone.text
-    wanted = sorted(r.request.wanted.value for r in recorded(client))
-    assert wanted == ["subscribed", "unsubscribed"]
+    assert "Product updates" in undone.text and "Offers and promotions" not in undone.text
+    by_wanted = {r.request.wanted: r.request for r in recorded(client)}
+    assert by_wanted[Wanted.SUBSCRIBED].scope == Scope(type_ids=("37846",))
+    assert by_wanted[Wanted.SUBSCRIBED].context["undoes"] == by_wanted[Wanted.UNSUBSCRIBED].event_id
+    client.portal.call(_worker(client).run_until_idle)  # type: ignore[union-attr]
+    contact = JANE.contact_id or ""
+    assert sandbox.receives(contact, "37846")
+    assert not sandbox.receives(contact, "95") and not sandbox.receives(contact, "93")
+
+
+def test_undo_brings_back_an_opt_in_the_person_had(client: TestClient, sandbox: Sandbox) -> None:
+    path = link_path(LinkClaims(AMELIE, Scope(channel=Channel.EMAIL)))
+    done = client.post(path, data={"action": "unsubscribe"})
+    client.portal.call(_worker(client).run_until_idle)  # type: ignore[union-attr]
+    assert not sandbox.receives(AMELIE.contact_id or "", "95")
+    assert client.post(path, data=_undo_form(done.text)).status_code == 200
+    client.portal.call(_worker(client).run_until_idle)  # type: ignore[union-attr]
+    assert all(sandbox.receives(AMELIE.contact_id or "", t) for t in ("93", "37846", "95"))
+
+
+def test_undo_twice_records_once(client: TestClient) -> None:
+    path = link_path(LinkClaims(JANE, Scope(type_ids=("37846",))))
+    form = _undo_form(client.post(path, data={"action": "unsubscribe"}).text)
+    assert client.post(path, data=form).status_code == 200
+    assert client.post(path, data=form).status_code == 200
+    assert sorted(r.request.wanted.value for r in recorded(client)) == [
+        "subscribed",
+        "unsubscribed",
+    ]
+
+
+@pytest.mark.parametrize("undo", [None, "forged", "expired", "other link"])
+def test_resubscribe_without_a_valid_undo_token_opts_no_one_in(
+    client: TestClient, sandbox: Sandbox, undo: str | None
+) -> None:
+    every_email = LinkClaims(Identity(contact_id=JANE.contact_id), Scope(channel=Channel.EMAIL))
+    form = {"action": "resubscribe"}
+    if undo == "forged":
+        form["undo"] = "eyJhIjoxfQ.AAAAAA.bm90LXNpZ25lZA"
+    elif undo == "expired":
+        long_ago = LinkSigner([SECRET], clock=lambda: time.time() - UNDO_MAX_AGE - 60)
+        link = token_digest(link_path(every_email).rsplit("/", 1)[1])
+        form["undo"] = long_ago.undo_token(Undo("x", link, ("95",)))
+    elif undo == "other link":
+        other = link_path(LinkClaims(AMELIE, Scope(channel=Channel.EMAIL)))
+        form = _undo_form(client.post(other, data={"action": "unsubscribe"}).text)
+    before = len(recorded(client))
+    response = client.post(link_path(every_email), data=form)
+    assert response.status_code == 400
+    expected = "This button has expired" if undo == "expired" else "This button isn't valid"
+    assert expected in html.unescape(response.text)
+    assert len(recorded(client)) == before
+    client.portal.call(_worker(client).run_until_idle)  # type: ignore[union-attr]
+    assert not sandbox.receives(JANE.contact_id or "", "95")
+
+
+@pytest.mark.parametrize(
+    ("form", "headers"),
+    [
+        (
+            {"action": "resubscribe"},
+            {"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+        ),
+        ({"action": "unsubscribe"}, {"sec-fetch-site": "cross-site"}),
+        ({"List-Unsubscribe": "One-Click"}, {"origin": "https://evil.example"}),
+    ],
+)
+def test_a_post_another_website_started_is_refused(
+    client: TestClient, form: dict[str, str], headers: dict[str, str]
+) -> None:
+    response = client.post(link_path(LinkClaims(JANE)), data=form, headers=headers)
+    assert response.status_code == 403
+    assert recorded(client) == []
+
+
+def test_the_bridges_own_page_may_post(client: TestClient) -> None:
+    headers = {"origin": "https://consent.example.com", "sec-fetch-site": "same-origin"}
+    response = client.post(
+        link_path(LinkClaims(JANE)), data={"action": "unsubscribe"}, headers=headers
+    )
+    assert response.status_code == 200
+    assert len(recorded(client)) == 1
+
+
+def test_a_link_whose_types_are_all_gone_says_so_and_records_nothing(client: TestClient) -> None:
+    path = link_path(LinkClaims(JANE, Scope(type_ids=("abc",))))
+    page = client.get(path)
+    assert page.status_code == 410
+    assert "Nothing to unsubscribe from" in page.text and "all messages" not in page.text
+    assert '<form method="post"' not in page.text
+    posted = client.post(path, data={"action": "unsubscribe"})
+    assert posted.status_code == 410
+    assert "You&#39;re unsubscribed" not in posted.text
+    assert recorded(client) == []
+
+
+def test_a_link_with_one_type_gone_unsubscribes_from_the_rest(client: TestClient) -> None:
+    path = link_path(LinkClaims(JANE, Scope(type_ids=("abc", "37846", "88"))))  # 88 is archived
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Product updates" in page.text and "Weekly digest" not in page.text
+    assert client.post(path, data={"action": "unsubscribe"}).status_code == 200
+    [record] = recorded(client)
+    assert record.request.scope == Scope(type_ids=("37846",))
+
+
+def test_a_405_names_every_method_the_address_takes(client: TestClient) -> None:
+    response = client.put(link_path(LinkClaims(JANE)))
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD", "POST"}
 
 
 def test_the_done_page_links_to_the_preference_page_in_the_links_language(

@@ -89,14 +89,16 @@ def bridge_with(
     *,
     worker: bool = False,
     outbound: httpx.AsyncBaseTransport | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[TestClient]:
-    """The bridge with these `[providers.*]` tables, talking to the sandbox."""
+    """The bridge with these `[providers.*]` tables (and `env` settings), on the sandbox."""
     config = tmp_path / "bridge.toml"
     config.write_text("".join(toml_table(n, t) for n, t in providers.items()), "utf-8")
     settings = make_settings(
         f"sqlite:///{tmp_path / 'ledger.db'}",
         BRIDGE_CONFIG=str(config),
         BRIDGE_WORKER_IN_PROCESS="true" if worker else "false",
+        **(env or {}),
     )
     app = create_app(
         settings,

@@ -103,6 +103,27 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+# Version 2 is the contact leases (ordering a person's requests across identities).
+MIGRATIONS += (
+    Migration(
+        3,
+        "0003_signature_uses",
+        (
+            # A signature that does not cover its payload (Mailgun's), bound to the payload it
+            # first came with while it would still verify. Rows outlive nothing: swept once
+            # expired. The signature is stored as a digest, never as it was sent.
+            """CREATE TABLE signature_uses (
+                provider TEXT NOT NULL,
+                signature TEXT NOT NULL,
+                payload_sha256 TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                PRIMARY KEY (provider, signature)
+            )""",
+            "CREATE INDEX signature_uses_expiry ON signature_uses (expires_at)",
+        ),
+    ),
+)
+
 _CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

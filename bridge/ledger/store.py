@@ -7,8 +7,9 @@ from datetime import datetime
 
 from bridge.consent import ConsentRequest, utcnow
 
-from . import leases, migrations, queries
+from . import leases, migrations, queries, signatures
 from .codec import (
+    checked_text,
     decode_request,
     encode_request,
     from_micros,
@@ -101,6 +102,30 @@ class Ledger:
             else:
                 good.append(request)
         return good, problems
+
+    async def bind_signature(
+        self,
+        provider: str,
+        signature: str,
+        payload_sha256: str,
+        *,
+        expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Bind a signature to the payload it came with; False if it came before with another.
+
+        The binding lasts until `expires_at` (when the signature stops verifying); the same
+        payload again (a retry) is True.
+        """
+        async with self.database.transaction() as tx:
+            return await signatures.bind(
+                tx,
+                provider=checked_text(provider, "provider"),
+                signature=checked_text(signature, "signature"),
+                payload_sha256=checked_text(payload_sha256, "hash"),
+                expires_at=to_micros(expires_at),
+                now=to_micros(now),
+            )
 
     async def claim(
         self, owner: str, *, limit: int, lease_seconds: float, now: datetime

@@ -1,9 +1,18 @@
 """What every provider module shares: a delivery as received, its settings, and the result.
 
-A provider verifies a delivery on its raw bytes (or, where the provider signs parsed form
-fields or JSON fields, on exactly those), then parses it into consent requests. Both are pure
-where the scheme allows; only Amazon SNS needs the network (its signing certificate and the
-subscription handshake), and it gets an HTTP client for that.
+A delivery goes through four steps, each refusing what it can as early as it can:
+
+1. `check_headers`: credentials that travel in headers alone (Basic, bearer tokens) are
+   checked before the body is even read, so an unauthenticated caller never gets a body parsed.
+2. `read`: where the signature covers parsed fields rather than raw bytes (Mailgun's JSON
+   signature block, SNS's JSON fields, Mandrill's form fields), the body is parsed once here.
+   The endpoint runs it off the event loop when the body is large.
+3. `verify`: the signature, on the raw bytes or on what `read` parsed, in constant time.
+4. `parse`: the verified delivery into consent requests (off the event loop when large).
+
+Each provider has a body limit that fits its real payloads (`max_body_bytes`). All steps are
+pure where the scheme allows; only Amazon SNS needs the network (its signing certificate and
+the subscription handshake), and it gets an HTTP client for that.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from bridge.settings import SettingsError
 
 _EMAIL = Scope(channel=Channel.EMAIL)
 T = TypeVar("T")
+# Shorter than this, a shared secret can be guessed or is a placeholder left in by mistake.
+MIN_SECRET_LENGTH = 16
 
 
 class Rejected(Exception):
@@ -57,6 +68,21 @@ class Delivery:
     headers: Headers
     body: bytes
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The body as `Provider.read` parsed it, for providers that sign parsed fields.
+    document: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SignatureUse:
+    """A signature that does not cover the whole payload, and the payload it arrived with.
+
+    The ledger binds the signature to the first payload seen with it until `expires_at`, so a
+    captured signature cannot carry any other payload while it would still verify.
+    """
+
+    signature: str  # a digest naming the signature (never the secret material itself)
+    payload_sha256: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,17 @@ class ProviderSettings:
         value = self.values.get(key)
         if not isinstance(value, str) or not value:
             raise SettingsError(f"BRIDGE_CONFIG.providers.{self.name}.{key}: required")
+        return value
+
+    def credential(self, key: str) -> str:
+        """A required secret, refused when too short to be one (a placeholder, a typo)."""
+        value = self.secret(key)
+        if len(value) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"BRIDGE_CONFIG.providers.{self.name}.{key}: too short to be secret "
+                f"({len(value)} characters; use at least {MIN_SECRET_LENGTH}, e.g. "
+                'python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
+            )
         return value
 
     def optional(self, key: str) -> str | None:
@@ -111,19 +148,44 @@ class Provider:
     # Status codes where the provider's retry rules differ from DESIGN section 5.
     rejected_status: ClassVar[int] = 401
     malformed_status: ClassVar[int] = 400
-    # Secret settings the provider needs (checked at start-up), beyond the common ones.
+    # Secrets the provider needs (checked at start-up, at least `MIN_SECRET_LENGTH` long),
+    # beyond the common settings.
     required: ClassVar[Sequence[str]] = ()
     accepts_head: ClassVar[bool] = False  # answer HEAD with 200 (Mandrill checks the URL so)
+    # The largest body the provider's real deliveries come to, with margin; more is refused
+    # with 413 before it is read. `max_body_bytes` in its table overrides it.
+    max_body_bytes: ClassVar[int] = 256 * 1024
 
     def __init__(self, settings: ProviderSettings, public_url: str) -> None:
         self.settings = settings
-        self.public_url = public_url
         for key in self.required:
-            settings.secret(key)
+            settings.credential(key)
+
+    def body_limit(self, default: int | None) -> int:
+        """This provider's body limit: its table's, else `default` (the operator's), else ours."""
+        configured = self.settings.values.get("max_body_bytes")
+        if configured is not None:
+            return int(configured)
+        return self.max_body_bytes if default is None else default
+
+    def check_headers(self, headers: Headers) -> None:
+        """Raise Rejected when the headers alone show the delivery is not from the provider.
+
+        Runs before the body is read; providers whose credentials are all in the headers
+        check them here, and their `verify` repeats it for callers that use it alone.
+        """
+
+    def read(self, delivery: Delivery) -> Delivery:
+        """The delivery with its body parsed where verification needs it (default: as is)."""
+        return delivery
 
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
         """Raise Rejected unless the delivery comes from the provider."""
         raise NotImplementedError
+
+    def signature_use(self, delivery: Delivery) -> SignatureUse | None:
+        """For a signature that does not cover the payload: what to bind it to (default none)."""
+        return None
 
     def parse(self, delivery: Delivery) -> Parsed:
         """The consent requests in a verified delivery; Malformed if it can't be read at all."""

@@ -23,7 +23,7 @@ from .base import Delivery, Provider, ProviderSettings, Rejected
 
 def credentials(settings: ProviderSettings) -> tuple[str, str]:
     """The `username` and `password` settings; SettingsError for a username with a colon."""
-    username, password = settings.secret("username"), settings.secret("password")
+    username, password = settings.secret("username"), settings.credential("password")
     if ":" in username:
         # RFC 7617: the user-id ends at the first colon, so such a username never matches.
         raise SettingsError(
@@ -54,12 +54,16 @@ def check_basic_auth(headers: Headers, username: str, password: str) -> None:
 class BasicAuthProvider(Provider):
     """A provider that proves itself with the `username` and `password` set on its webhook."""
 
-    required: ClassVar[tuple[str, ...]] = ("username", "password")
+    required: ClassVar[tuple[str, ...]] = ("password",)
 
     def __init__(self, settings: ProviderSettings, public_url: str) -> None:
         super().__init__(settings, public_url)
         self._username, self._password = credentials(settings)
 
+    def check_headers(self, headers: Headers) -> None:
+        """The webhook's Basic credentials, compared in constant time, before the body is read."""
+        check_basic_auth(headers, self._username, self._password)
+
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
-        """The webhook's Basic credentials, compared in constant time."""
-        check_basic_auth(delivery.headers, self._username, self._password)
+        """The webhook's Basic credentials (all there is to check)."""
+        self.check_headers(delivery.headers)

@@ -17,6 +17,7 @@ import hmac
 from typing import Any, ClassVar
 
 import httpx
+from starlette.datastructures import Headers
 
 from bridge.consent import ConsentRequest, Wanted
 
@@ -48,15 +49,20 @@ class Brevo(Provider):
 
     name: ClassVar[str] = "brevo"
     required = ("token",)
+    max_body_bytes = 2 * 1024 * 1024  # batched webhooks send arrays; the token is checked first
 
-    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
-        """The Authorization header must be `Bearer <token>`."""
-        scheme, _, token = delivery.headers.get("authorization", "").strip().partition(" ")
+    def check_headers(self, headers: Headers) -> None:
+        """The Authorization header must be `Bearer <token>`; checked before the body is read."""
+        scheme, _, token = headers.get("authorization", "").strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Rejected("missing Authorization: Bearer <token>")
         expected = self.settings.secret("token").encode()
         if not hmac.compare_digest(expected, token.strip().encode("latin-1")):
             raise Rejected("the bearer token does not match")
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """The bearer token (all there is to check)."""
+        self.check_headers(delivery.headers)
 
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the delivery (one object, or an array when batched)."""

@@ -15,12 +15,14 @@ webhooks, a log of one) can attach any event to it. Two rules bound that:
   re-signed (third-party references say the original block is resent), and they warn of
   delivery delays "outside of Mailgun's control". So the window is the retry schedule with
   margin: no retry Mailgun makes is refused, and an old leaked block is worthless.
-* Duplicates: a retry repeats `event-data.id`, which the ledger deduplicates, so a replayed
-  delivery records nothing twice. No cache of seen tokens is kept (the reference's optional
-  advice): it would refuse only what deduplication already makes harmless, and no cache can
-  refuse a fresh, never-seen block carrying forged event-data, the residual risk of Mailgun's
-  scheme. The only events mapped here are unsubscribes, so a forgery can stop mail, never
-  start it.
+* Binding: a signature block is bound, in the ledger, to the first `event-data` it arrived
+  with (a digest of it, keys sorted), for as long as the block would verify. A retry repeats
+  the same event-data and passes (the ledger then records it once, by `event-data.id`); the
+  same block with any other event-data (new event ids, other people, an ignored event turned
+  into an unsubscribe) is refused. The ledger holds the binding, so it holds across processes.
+  What no receiver can refuse is a block it has never seen carrying forged event-data, the
+  residual risk of Mailgun's scheme; the only events mapped here are unsubscribes, so such a
+  forgery can stop mail, never start it.
 
 `unsubscribed` follows the message's tags and mailing list through `types`: Mailgun's
 `%tag_unsubscribe_url%` unsubscribes from every tag of the message, so the scope is every type
@@ -35,7 +37,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -50,6 +52,7 @@ from .base import (
     Provider,
     ProviderSettings,
     Rejected,
+    SignatureUse,
     from_timestamp,
 )
 
@@ -68,6 +71,7 @@ class Mailgun(Provider):
 
     name: ClassVar[str] = "mailgun"
     required = ("signing_key",)
+    max_body_bytes = 256 * 1024  # one event per POST, parsed before it can be verified
     rejected_status = 401  # retried, so deliveries refused by a wrong key arrive after a fix
     malformed_status = 406  # "rejected, do not retry": a verified body that can't be read
 
@@ -75,14 +79,19 @@ class Mailgun(Provider):
         super().__init__(settings, public_url)
         self._key = settings.secret("signing_key").encode()
 
+    def read(self, delivery: Delivery) -> Delivery:
+        """The JSON envelope, parsed once: the signature is inside it."""
+        try:
+            envelope = json.loads(delivery.body)
+        except (ValueError, RecursionError):
+            raise Rejected("the body is not JSON, so it carries no Mailgun signature") from None
+        if not isinstance(envelope, dict):
+            raise Rejected("the body has no signature block")
+        return replace(delivery, document=envelope)
+
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
         """HMAC over timestamp + token from the body's signature block, then freshness."""
-        block = _signature_block(delivery.body)
-        timestamp, token = block.get("timestamp"), block.get("token")
-        if isinstance(timestamp, int) and not isinstance(timestamp, bool):
-            timestamp = str(timestamp)
-        if not isinstance(timestamp, str) or not isinstance(token, str) or not token:
-            raise Rejected("the signature block lacks its timestamp or token")
+        timestamp, token, block = _signed(_envelope(self, delivery))
         expected = hmac.new(self._key, (timestamp + token).encode(), hashlib.sha256).hexdigest()
         given = [block.get("signature"), block.get("parent-signature")]
         # Both are compared, whichever matches, so the time taken says nothing about which.
@@ -95,13 +104,26 @@ class Mailgun(Provider):
             raise Rejected("signature does not match")
         _check_fresh(timestamp, delivery.received_at)
 
+    def signature_use(self, delivery: Delivery) -> SignatureUse:
+        """The block binds to the event-data it first came with, while it would verify."""
+        envelope = _envelope(self, delivery)
+        timestamp, token, _ = _signed(envelope)
+        canonical = json.dumps(
+            envelope.get("event-data"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return SignatureUse(
+            signature=hashlib.sha256(f"{timestamp}:{token}".encode()).hexdigest(),
+            payload_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+            expires_at=datetime.fromtimestamp(int(timestamp), UTC) + MAX_AGE,
+        )
+
     def parse(self, delivery: Delivery) -> Parsed:
         """The one event of the delivery, if it is about consent."""
         try:
-            envelope = json.loads(delivery.body)
-        except (ValueError, RecursionError):
+            envelope = _envelope(self, delivery)
+        except Rejected:
             raise Malformed("the body is not JSON") from None
-        event = envelope.get("event-data") if isinstance(envelope, dict) else None
+        event = envelope.get("event-data")
         if not isinstance(event, dict):
             raise Malformed("the body has no event-data object")
         parsed = Parsed()
@@ -162,16 +184,25 @@ class Mailgun(Provider):
         return request
 
 
-def _signature_block(body: bytes) -> dict[str, Any]:
-    """The body's `signature` object; Rejected when there is none to check."""
-    try:
-        envelope = json.loads(body)
-    except (ValueError, RecursionError):
-        raise Rejected("the body is not JSON, so it carries no Mailgun signature") from None
-    block = envelope.get("signature") if isinstance(envelope, dict) else None
+def _envelope(provider: Mailgun, delivery: Delivery) -> dict[str, Any]:
+    """The parsed body, from `read` (which the endpoint runs first) or parsed now."""
+    if delivery.document is None:
+        delivery = provider.read(delivery)
+    document: dict[str, Any] = delivery.document
+    return document
+
+
+def _signed(envelope: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The signed timestamp and token, and the block they are in; Rejected without them."""
+    block = envelope.get("signature")
     if not isinstance(block, dict):
         raise Rejected("the body has no signature block")
-    return block
+    timestamp, token = block.get("timestamp"), block.get("token")
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool):
+        timestamp = str(timestamp)
+    if not isinstance(timestamp, str) or not isinstance(token, str) or not token:
+        raise Rejected("the signature block lacks its timestamp or token")
+    return timestamp, token, block
 
 
 def _check_fresh(timestamp: str, now: datetime) -> None:

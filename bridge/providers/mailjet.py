@@ -37,6 +37,7 @@ class Mailjet(BasicAuthProvider):
     """`[providers.mailjet]`: `username` and `password` (the callback URL's credentials)."""
 
     name: ClassVar[str] = "mailjet"
+    max_body_bytes = 2 * 1024 * 1024  # grouped events (Version 2); credentials checked first
     # Mailjet retries anything but 200, so the defaults: 401 (refused), 400 (unreadable).
 
     def parse(self, delivery: Delivery) -> Parsed:

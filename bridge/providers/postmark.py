@@ -41,6 +41,9 @@ class Postmark(BasicAuthProvider):
     name: ClassVar[str] = "postmark"
     rejected_status = 401  # retried, so deliveries refused by wrong credentials arrive after a fix
     malformed_status = 403  # stops Postmark's retries: a verified body that can't be read
+    # One record, but a Bounce with "include bounce content" carries the whole bounced message
+    # (Postmark sends messages of up to 10 MB). Credentials are checked before it is read.
+    max_body_bytes = 12 * 1024 * 1024
 
     def parse(self, delivery: Delivery) -> Parsed:
         """The record of the delivery (or each of an array of them), if about consent."""

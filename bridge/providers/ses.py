@@ -35,6 +35,8 @@ class SES(Provider):
     """`[providers.ses]`: `topic_arns` (the SNS topics SES publishes to), `certificates`."""
 
     name: ClassVar[str] = "ses"
+    # An SNS message is at most 256 KB; its JSON envelope escapes the SES record's quotes.
+    max_body_bytes = 512 * 1024
 
     def __init__(self, settings: ProviderSettings, public_url: str) -> None:
         super().__init__(settings, public_url)

@@ -17,6 +17,7 @@ import hmac
 from typing import Any, ClassVar
 
 import httpx
+from starlette.datastructures import Headers
 
 from bridge.consent import ConsentRequest, Wanted
 from bridge.settings import SettingsError
@@ -46,11 +47,12 @@ class SparkPost(Provider):
     """`[providers.sparkpost]`: `username` and `password` (Basic), or `token` (OAuth 2.0)."""
 
     name: ClassVar[str] = "sparkpost"
+    max_body_bytes = 5 * 1024 * 1024  # batches of events; credentials are checked first
 
     def __init__(self, settings: ProviderSettings, public_url: str) -> None:
         super().__init__(settings, public_url)
         self._basic: tuple[str, str] | None = None
-        self._token = settings.optional("token")
+        self._token = settings.credential("token") if "token" in settings.values else None
         if "username" in settings.values or "password" in settings.values:
             # Both: a password left out by mistake would let in anyone who knows the user.
             self._basic = credentials(settings)
@@ -61,9 +63,8 @@ class SparkPost(Provider):
                 "SparkPost signs nothing, so an unauthenticated webhook is not accepted"
             )
 
-    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
-        """Basic credentials, a bearer token, or the X-MessageSystems token must match."""
-        headers = delivery.headers
+    def check_headers(self, headers: Headers) -> None:
+        """Basic credentials, a bearer token, or the X-MessageSystems token, before the body."""
         scheme, _, rest = headers.get("authorization", "").strip().partition(" ")
         if self._basic is not None and (scheme.lower() == "basic" or self._token is None):
             check_basic_auth(headers, *self._basic)
@@ -76,6 +77,10 @@ class SparkPost(Provider):
             raise Rejected("missing Authorization: Bearer or X-MessageSystems-Webhook-Token")
         if not hmac.compare_digest(self._token.encode(), given.encode("latin-1")):
             raise Rejected("the token does not match")
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """The credentials in the headers (all there is to check)."""
+        self.check_headers(delivery.headers)
 
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the batch; the rest (and SparkPost's empty test event) are ignored."""

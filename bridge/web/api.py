@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +18,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from bridge.ledger import LedgerUnavailable
 from bridge.preference_center import View
@@ -27,9 +25,11 @@ from bridge.preferences import Choice
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMediaType
+from bridge.web.forms import scoped_event_id
 from bridge.web.openapi import openapi_document
 from bridge.web.pages import Language, choose_language, who
 from bridge.web.preferences import claims_for, record_changes, shown_view
+from bridge.web.routing import route
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -83,12 +83,11 @@ def parse_changes(body: Any, known: Sequence[str]) -> dict[str, bool]:
 
 
 def _event_prefix(request: Request) -> str:
+    """The event id prefix: the Idempotency-Key scoped to this link, or fresh without one."""
     key = request.headers.get("idempotency-key")
-    if key is None:
-        return f"api:{uuid.uuid4().hex}"
-    if not _IDEMPOTENCY_KEY.match(key):
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise BadForm("Idempotency-Key must be 8 to 64 letters, digits or _ . : -")
-    return f"api:{key}"
+    return scoped_event_id(request.path_params["token"], None if key is None else f"api:{key}")
 
 
 async def change_preferences(request: Request) -> Response:
@@ -110,13 +109,13 @@ async def change_preferences(request: Request) -> Response:
     wanted = parse_changes(body, [choice.id for choice in view.choices])
     shown = {choice.id: choice.subscribed for choice in view.choices}
     try:
-        recorded = await record_changes(
+        saved = await record_changes(
             request, services, view, wanted, shown, event=event_prefix, via="api", language=language
         )
     except LedgerUnavailable:
         raise Unavailable("The change could not be recorded; nothing was changed.") from None
     after = View(view.claims, [_after(choice, wanted) for choice in view.choices])
-    return JSONResponse(view_json(after, language, recorded=len(recorded)), headers=NO_STORE)
+    return JSONResponse(view_json(after, language, recorded=len(saved.fresh)), headers=NO_STORE)
 
 
 def _after(choice: Choice, wanted: Mapping[str, bool]) -> Choice:
@@ -135,9 +134,8 @@ def build_api(settings: Settings, exception_handlers: Mapping[Any, Any]) -> Star
     """The /api/v1 app, with CORS for the configured origins."""
     return Starlette(
         routes=[
-            Route("/preferences/{token}", read_preferences, methods=["GET", "HEAD"]),
-            Route("/preferences/{token}", change_preferences, methods=["PUT"]),
-            Route("/openapi.json", openapi, methods=["GET", "HEAD"]),
+            route("/preferences/{token}", GET=read_preferences, PUT=change_preferences),
+            route("/openapi.json", GET=openapi),
         ],
         middleware=[
             Middleware(

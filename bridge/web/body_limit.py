@@ -1,54 +1,50 @@
-"""Refuses request bodies over the configured size before they are read into memory."""
+"""Refuses request bodies over their route's limit before they are read into memory.
+
+Each source has a limit that fits its real payloads: pages and the JSON API a small one, each
+provider's webhook its own (a SendGrid batch is 768 KB, a Mailgun event a few KB). A body
+declared too large is refused at its first read, so the route's error handling shapes the 413
+as it shapes every other error (JSON for the API, a page for people); a body streamed past the
+limit is refused the moment it passes it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.web.errors import TooLarge
 
 
 class BodyLimitMiddleware:
-    """413 for a declared Content-Length over the limit; TooLarge once a streamed body passes it."""
+    """TooLarge from `receive` once a body is, or is declared, over its path's limit."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None
+        self, app: ASGIApp, *, max_bytes: int, by_path: Mapping[str, int] | None = None
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        # Path prefixes allowed more (provider batches: SendGrid's reach 768 KB, Mandrill's
-        # 1,000 events form-encoded can pass 1 MB).
-        self.larger = dict(larger or {})
-
-    def _limit(self, path: str) -> int:
-        for prefix, limit in self.larger.items():
-            if path.startswith(prefix):
-                return limit
-        return self.max_bytes
+        self.by_path = dict(by_path or {})  # exact paths with limits of their own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit(scope["path"])
+        limit = self.by_path.get(scope["path"].rstrip("/"), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            response = PlainTextResponse(
-                f"Request too large: bodies are limited to {limit} bytes.\n", 413
-            )
-            await response(scope, receive, send)
-            return
+        too_large = declared is not None and (not declared.isdigit() or int(declared) > limit)
         seen = 0
 
         async def limited_receive() -> Message:
             nonlocal seen
+            if too_large:
+                # Refused before a byte of it is read.
+                raise TooLarge(f"bodies here are limited to {limit} bytes")
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise TooLarge(f"bodies are limited to {limit} bytes")
+                    raise TooLarge(f"bodies here are limited to {limit} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

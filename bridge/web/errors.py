@@ -54,6 +54,22 @@ class ExpiredLinkError(BridgeHTTPError):
     key = "expired_link"
 
 
+class InvalidUndo(BridgeHTTPError):
+    """An undo button's token that is not ours, or not for this link."""
+
+    status_code = 400
+    title = "This button isn't valid"
+    key = "invalid_undo"
+
+
+class ExpiredUndo(BridgeHTTPError):
+    """An undo button pressed after its token's short life."""
+
+    status_code = 400
+    title = "This button has expired"
+    key = "expired_undo"
+
+
 class InvalidBody(BridgeHTTPError):
     """A JSON body that parsed but does not say something the API understands."""
 

@@ -1,4 +1,9 @@
-"""Reading posted HTML forms, and the nonce that makes a double-submitted form count once."""
+"""Reading posted HTML forms, and the ids that make a double-submitted form count once.
+
+A form's nonce (or an API caller's Idempotency-Key) is chosen by the client, so the event id
+made from it is scoped to the link it came by: two people who send the same key never
+dedupe each other's changes away.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from bridge.links import token_digest
 from bridge.web.errors import BadForm
 
 MAX_FIELDS = 200
@@ -29,14 +35,20 @@ async def read_fields(request: Request, *, max_fields: int = MAX_FIELDS) -> list
         await form.close()
 
 
-def event_id_from_nonce(form_nonce: str | None) -> str:
-    """The nonce a page's form carried, or a fresh id when there is none (or it is bogus)."""
-    if form_nonce and len(form_nonce) == 32:
+def scoped_event_id(link_token: str, client_key: str | None) -> str:
+    """An event id from a key the client chose, scoped to the link; a fresh one without a key."""
+    return f"{token_digest(link_token)}:{client_key or uuid.uuid4().hex}"
+
+
+def form_nonce(fields: dict[str, str]) -> str | None:
+    """The nonce a page's form carried, if it is one of ours in shape (32 hex digits)."""
+    nonce = fields.get("nonce")
+    if nonce and len(nonce) == 32:
         try:
-            return uuid.UUID(hex=form_nonce).hex
+            return uuid.UUID(hex=nonce).hex
         except ValueError:
             pass
-    return uuid.uuid4().hex
+    return None
 
 
 def new_nonce() -> str:

@@ -13,17 +13,17 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from bridge.consent import ConsentRequest, SubscriptionType, Wanted, utcnow
 from bridge.ledger import LedgerUnavailable
 from bridge.links import LinkClaims, Purpose
-from bridge.preference_center import SOURCE, View
+from bridge.preference_center import SOURCE, Saved, View
 from bridge.preferences import Choice, choices
 from bridge.services import Services
 from bridge.web.errors import BadForm, Unavailable
-from bridge.web.forms import event_id_from_nonce, new_nonce, read_fields
+from bridge.web.forms import form_nonce, new_nonce, read_fields, scoped_event_id
 from bridge.web.pages import Language, choose_language, link_claims, render, self_url, who
+from bridge.web.routing import route
 from bridge.web.same_origin import require_same_origin
 
 SAVE = "save"
@@ -31,7 +31,11 @@ UNSUBSCRIBE_ALL = "unsubscribe_all"
 _NOT_SAVED = (
     "We couldn't save your choices just now. Nothing was changed; please try again in a minute."
 )
-_NOTICES = {"saved": "preferences.saved", "unchanged": "preferences.unchanged"}
+_NOTICES = {
+    "saved": "preferences.saved",
+    "unchanged": "preferences.unchanged",
+    "already": "preferences.already_saved",  # the same form sent again: nothing new recorded
+}
 
 
 def claims_for(services: Services, token: str) -> LinkClaims:
@@ -100,7 +104,7 @@ async def show(request: Request) -> Response:
         else t("preferences.intro"),
         "notice": t(notice) if notice else None,
         # Saved here is recorded, not yet in Intercom: say it may take a moment everywhere.
-        "notice_more": t("common.propagation") if notice == _NOTICES["saved"] else None,
+        "notice_more": t("common.propagation") if notice != _NOTICES["unchanged"] else None,
         "all_off": view.state_known and bool(view.choices) and not receiving,
         "unsubscribe_all_label": _unsubscribe_all_label(view, language),
         "nonce": new_nonce(),
@@ -136,14 +140,13 @@ def _scope_wide(claims: LinkClaims, event_id: str, context: dict[str, Any]) -> C
 
 async def _record_unknown_types(
     request: Request, services: Services, claims: LinkClaims, language: Language, event: str
-) -> int:
+) -> Saved:
     context = {"via": "page", "locale": language.catalog.code, **client_proof(request, services)}
     consent = _scope_wide(claims, event, context)
-    recorded = await services.ledger.record([consent])
-    services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
-    if services.worker is not None:
-        services.worker.wake()
-    return sum(not r.duplicate for r in recorded)
+    [recorded] = await services.ledger.record([consent])
+    saved = Saved([consent], [] if recorded.duplicate else [consent])
+    _count(services, saved)
+    return saved
 
 
 async def save(request: Request) -> Response:
@@ -157,21 +160,19 @@ async def save(request: Request) -> Response:
     if action not in (SAVE, UNSUBSCRIBE_ALL):
         raise BadForm(f"Unknown action {action[:40]!r}.")
     language = choose_language(request, claims)
-    event = event_id_from_nonce(form.get("nonce"))
+    event = scoped_event_id(request.path_params["token"], form_nonce(form))
     types: Sequence[SubscriptionType] | None = await services.types.describe(claims.scope)
     try:
         if types is None:
             if action != UNSUBSCRIBE_ALL:
                 raise Unavailable(_NOT_SAVED, key="not_saved")
-            count = await _record_unknown_types(request, services, claims, language, event)
+            saved = await _record_unknown_types(request, services, claims, language, event)
         else:
-            recorded = await _record_choices(
-                request, services, claims, language, fields, types, event
-            )
-            count = len(recorded)
+            saved = await _record_choices(request, services, claims, language, fields, types, event)
     except LedgerUnavailable:
         raise Unavailable(_NOT_SAVED, key="not_saved") from None
-    return RedirectResponse(self_url(request, saved="saved" if count else "unchanged"), 303)
+    notice = "saved" if saved.fresh else "already" if saved.requests else "unchanged"
+    return RedirectResponse(self_url(request, saved=notice), 303)
 
 
 async def _record_choices(
@@ -182,7 +183,7 @@ async def _record_choices(
     fields: Sequence[tuple[str, str]],
     types: Sequence[SubscriptionType],
     event: str,
-) -> list[ConsentRequest]:
+) -> Saved:
     form = dict(fields)
     words: list[Choice] = choices(types, None, (), language.preferred)
     view = View(claims, words)
@@ -208,9 +209,9 @@ async def record_changes(
     event: str,
     via: str,
     language: Language,
-) -> list[ConsentRequest]:
+) -> Saved:
     """Record what changed (raises LedgerUnavailable), count it, and wake the worker."""
-    requests = await services.preferences.record(
+    saved = await services.preferences.record(
         view,
         wanted,
         shown=shown,
@@ -220,14 +221,18 @@ async def record_changes(
         page_locale=language.catalog.code,
         client=client_proof(request, services),
     )
-    for consent in requests:
+    _count(services, saved)
+    return saved
+
+
+def _count(services: Services, saved: Saved) -> None:
+    """Count what was newly recorded (not repeats) and wake the worker for it."""
+    for consent in saved.fresh:
         services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
-    if requests and services.worker is not None:
+    if saved.fresh and services.worker is not None:
         services.worker.wake()
-    return requests
 
 
 routes = [
-    Route("/preferences/{token}", show, methods=["GET", "HEAD"], name="preferences_show"),
-    Route("/preferences/{token}", save, methods=["POST"], name="preferences_save"),
+    route("/preferences/{token}", name="preferences", GET=show, POST=save),
 ]

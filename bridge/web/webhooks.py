@@ -1,10 +1,13 @@
-"""`POST /webhooks/{provider}`: verify on the raw bytes, parse, record, answer.
+"""`POST /webhooks/{provider}`: check, read, verify, parse, record, answer.
 
-The endpoint only picks the provider, rebuilds the public URL the provider signed, records
-what the provider module parsed (all of a batch in one transaction) and chooses the status:
-200 once recorded (duplicates too), 401 for a bad signature, 400 for a body that can't be
-read, 404 for an unknown or unconfigured provider, 503 when the ledger can't commit, with
-each provider's own codes where its retry rules need them (see `Provider`).
+The endpoint only picks the provider, rebuilds the public URL the provider signed, runs the
+provider's steps in order (credentials in headers before the body is read; large bodies read
+and parsed off the event loop), binds a signature that does not cover its payload to that
+payload, records what the provider parsed (all of a batch in one transaction) and chooses the
+status: 200 once recorded (duplicates too), 401 for a bad signature, 400 for a body that can't
+be read, 404 for an unknown or unconfigured provider, 413 past the provider's body limit, 503
+when the ledger can't commit, with each provider's own codes where its retry rules need them
+(see `Provider`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,24 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from functools import partial
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from bridge.ledger import LedgerUnavailable, Recorded
-from bridge.providers import PROVIDERS, Delivery, Malformed, Parsed, Rejected, Unreachable
+from bridge.providers import (
+    PROVIDERS,
+    Delivery,
+    Malformed,
+    Parsed,
+    Provider,
+    Rejected,
+    Unreachable,
+)
 from bridge.services import Services
+from bridge.web.routing import route
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +67,19 @@ async def receive(request: Request) -> Response:
     if request.method == "HEAD":
         # Mandrill checks that the URL exists before it sends anything.
         return Response(status_code=200 if provider.accepts_head else 405)
-    delivery = Delivery(
-        method=request.method,
-        url=public_url(request, services.settings.public_url),
-        headers=request.headers,
-        body=await request.body(),
-    )
     try:
+        # Cheap, and refuses an unauthenticated caller before its body is read.
+        provider.check_headers(request.headers)
+        body = await request.body()
+        delivery = Delivery(
+            method=request.method,
+            url=public_url(request, services.settings.public_url),
+            headers=request.headers,
+            body=body,
+        )
+        delivery = await services.offload.run(len(body), partial(provider.read, delivery))
         await provider.verify(delivery, services.http)
+        await _bind(services, provider, delivery)
     except Rejected as exc:
         services.metrics.webhooks.labels(provider=name, result="rejected").inc()
         log.warning("%s webhook refused: %s", name, exc)
@@ -71,8 +88,11 @@ async def receive(request: Request) -> Response:
         services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
         log.warning("%s webhook could not be verified yet: %s", name, exc)
         return _plain(503, f"Could not verify the delivery yet: {exc}. Retry later.")
+    except LedgerUnavailable:
+        services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
+        return _plain(503, "The ledger could not be reached; nothing was recorded. Retry later.")
     try:
-        parsed = provider.parse(delivery)
+        parsed = await services.offload.run(len(body), partial(provider.parse, delivery))
     except Malformed as exc:
         services.metrics.webhooks.labels(provider=name, result="malformed").inc()
         log.warning("%s webhook unreadable: %s", name, exc)
@@ -99,6 +119,22 @@ async def receive(request: Request) -> Response:
         f"ok: {len(fresh)} recorded, {len(recorded) - len(fresh)} duplicate, "
         f"{parsed.ignored} ignored, {len(parsed.invalid)} invalid",
     )
+
+
+async def _bind(services: Services, provider: Provider, delivery: Delivery) -> None:
+    """Refuse a signature that came before with another payload (Rejected)."""
+    use = provider.signature_use(delivery)
+    if use is None:
+        return
+    bound = await services.ledger.bind_signature(
+        provider.name,
+        use.signature,
+        use.payload_sha256,
+        expires_at=use.expires_at,
+        now=delivery.received_at,
+    )
+    if not bound:
+        raise Rejected("this signature was already used for another event")
 
 
 async def _record(services: Services, parsed: Parsed, payload_sha256: str) -> list[Recorded]:
@@ -128,5 +164,5 @@ async def _confirm(http: httpx.AsyncClient, url: str, name: str) -> bool:
 
 
 routes = [
-    Route("/webhooks/{provider}", receive, methods=["POST", "HEAD"], name="webhook"),
+    route("/webhooks/{provider}", name="webhook", POST=receive, HEAD=receive),
 ]
