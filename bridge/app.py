@@ -8,13 +8,14 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -38,10 +39,12 @@ from bridge.web.api import build_api
 from bridge.web.body_limit import BodyLimitMiddleware
 from bridge.web.error_pages import (
     handle_bridge_error,
+    handle_client_gone,
     handle_http_exception,
     handle_unexpected,
 )
 from bridge.web.errors import BridgeHTTPError
+from bridge.web.host_check import LOCAL_HOSTS, HostCheckMiddleware
 from bridge.web.security_headers import SecurityHeadersMiddleware, embeddable_csp
 from bridge.worker import Worker
 
@@ -148,11 +151,16 @@ def create_app(
         print(f"bridge: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     install_access_log_filter()
+    if settings.metrics_token is None and urlsplit(settings.public_url).hostname not in LOCAL_HOSTS:
+        log.warning(
+            "BRIDGE_METRICS_TOKEN is not set: /metrics and the detailed /readyz answer anyone"
+        )
     catalogs = load_catalogs()
     templates = build_templates(catalogs, branding)
     handlers = {
         BridgeHTTPError: handle_bridge_error,
         HTTPException: handle_http_exception,
+        ClientDisconnect: handle_client_gone,
         Exception: handle_unexpected,
     }
     api = build_api(settings, handlers)
@@ -204,7 +212,7 @@ def create_app(
             await http.aclose()
             await ledger.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *extra_routes,
             *unsubscribe.routes,
@@ -216,6 +224,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR / "static")), name="static"),
         ],
         middleware=[
+            Middleware(HostCheckMiddleware, allowed=allowed_hosts(settings)),
             Middleware(
                 SecurityHeadersMiddleware,
                 embeddable=embeddable_csp(settings.frame_ancestors, branding.external_origins()),
@@ -232,3 +241,13 @@ def create_app(
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+    # A redirect to the same path with a slash would be built from the request's Host.
+    for router in (app.router, api.router):
+        router.redirect_slashes = False
+    return app
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """The `Host` names the bridge answers to: its public URL's, the operator's, localhost."""
+    public = urlsplit(settings.public_url).hostname or ""
+    return [public, *settings.allowed_hosts, *LOCAL_HOSTS]

@@ -21,6 +21,11 @@ from bridge.settings import SettingsError
 log = logging.getLogger(__name__)
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# URL characters (RFC 3986) without those that mean something in a CSP header: ; , ' and ".
+_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&()*+=%]+")
+# A host name and an optional port: what a CSP source's host may be; no user info.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
 _KNOWN = {
     "company_name",
     "logo_url",
@@ -100,14 +105,23 @@ def readable_on(background: str) -> str:
 
 
 def _url(key: str, value: str) -> str:
+    """A plain https URL (or http on localhost), or a /path on the bridge; else SettingsError.
+
+    The logo's and stylesheet's origins go into the Content-Security-Policy header, so a URL
+    must not be able to carry CSP syntax (`;`, quotes, spaces) or hide another host.
+    """
     parts = urlsplit(value)
-    if parts.scheme == "https" and parts.netloc:
+    plain = _PLAIN_URL.fullmatch(value) is not None
+    if plain and parts.scheme == "https" and _HOST.fullmatch(parts.netloc):
         return value
-    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1"):
+    if plain and parts.scheme == "http" and parts.netloc.split(":")[0] in _LOCAL_HOSTS:
         return value
-    if not parts.scheme and not parts.netloc and value.startswith("/"):
+    if plain and not parts.scheme and not parts.netloc and value.startswith("/"):
         return value
-    raise SettingsError(f"BRIDGE_CONFIG.branding.{key}: must be an https:// URL or a /path")
+    raise SettingsError(
+        f"BRIDGE_CONFIG.branding.{key}: must be a plain https:// URL or a /path "
+        "(no spaces, quotes, ';' or ',', and no user name in it)"
+    )
 
 
 def load_branding(config: Mapping[str, Any]) -> Branding:

@@ -113,16 +113,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bridge.app import create_app
+    from bridge.web.server import uvicorn_options
 
     settings.require_intercom_token()
     app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=_port(args.port),
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-    )
+    uvicorn.run(app, host=args.host, port=_port(args.port), **uvicorn_options(settings))
     return 0
 
 

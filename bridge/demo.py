@@ -18,6 +18,7 @@ from bridge.consent import Channel, Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
 from bridge.settings import Settings, load_settings
+from bridge.web.server import uvicorn_options
 
 # A fixed, public key: demo links keep working across restarts, and nothing real is signed.
 DEMO_SECRET_KEY = "demo-only-key-not-secret-0000"  # noqa: S105
@@ -143,5 +144,5 @@ Ctrl+C stops.
 """,
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
     return 0

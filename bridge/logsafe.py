@@ -6,6 +6,7 @@ access logs show only a short prefix of them. Emails and phones are personal dat
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -21,6 +22,11 @@ def mask_token(token: str) -> str:
 def mask_path(path: str) -> str:
     """A request path with any link token shortened."""
     return _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
+
+
+def event_ref(event_id: str) -> str:
+    """A short hash that names an event id in logs: ids can hold addresses (Brevo, Postmark)."""
+    return "event " + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()[:12]
 
 
 def mask_email(email: str | None) -> str:

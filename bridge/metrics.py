@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from bridge.consent import utcnow
+
+if TYPE_CHECKING:
+    from bridge.ledger import Ledger
+
+# The queue gauges are read from the ledger at most this often, whatever the scrape rate:
+# each read counts the whole request table.
+QUEUE_REFRESH_SECONDS = 15.0
 
 
 class Metrics:
     """What operators watch: requests recorded, Intercom calls, worker outcomes, queue depth."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._queue_read_at = float("-inf")
+        self._queue_lock = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.recorded = Counter(
             "bridge_requests_recorded_total",
@@ -41,7 +58,7 @@ class Metrics:
         )
         self.oldest_due_seconds = Gauge(
             "bridge_oldest_due_request_seconds",
-            "Age of the oldest request waiting to be applied.",
+            "How long the longest-waiting due request has waited to be applied (0: none).",
             registry=self.registry,
         )
         self.apply_seconds = Histogram(
@@ -67,3 +84,18 @@ class Metrics:
             "1 while Intercom rejects the access token (401).",
             registry=self.registry,
         )
+
+    async def refresh_queue(self, ledger: Ledger) -> None:
+        """Read the queue gauges from the ledger, unless they were read moments ago.
+
+        Concurrent scrapes share one read.
+        """
+        async with self._queue_lock:
+            if self._clock() - self._queue_read_at < QUEUE_REFRESH_SECONDS:
+                return
+            counts = await ledger.status_counts()
+            oldest = await ledger.oldest_due_age(utcnow())
+            for status, count in counts.items():
+                self.queue.labels(status=str(status)).set(count)
+            self.oldest_due_seconds.set(oldest or 0.0)
+            self._queue_read_at = self._clock()

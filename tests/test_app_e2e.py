@@ -18,6 +18,8 @@ from bridge.sandbox import Sandbox
 from bridge.settings import Settings
 from tests.conftest import SECRET, make_settings
 
+BASE = "https://consent.example.com"  # BRIDGE_PUBLIC_URL's host: the only one it answers to
+
 
 def unsubscribe_path(contact_id: str, type_id: str = "37846") -> str:
     """A one-click unsubscribe path for one contact and type."""
@@ -65,11 +67,11 @@ def test_requests_acknowledged_before_a_restart_are_all_applied_after(
     people = [sandbox.add_contact(email=f"r{i}@example.com")["id"] for i in range(20)]
     transport = httpx.ASGITransport(app=sandbox.app)
     stopped = make_settings(sqlite_url, BRIDGE_WORKER_IN_PROCESS="false")
-    with TestClient(create_app(stopped, intercom_transport=transport)) as client:
+    with TestClient(create_app(stopped, intercom_transport=transport), base_url=BASE) as client:
         assert [one_click(client, unsubscribe_path(p)) for p in people] == [200] * 20
     assert all(sandbox.receives(p, "37846") for p in people)  # nothing applied yet
     restarted = fast_worker(make_settings(sqlite_url))
-    with TestClient(create_app(restarted, intercom_transport=transport)) as client:
+    with TestClient(create_app(restarted, intercom_transport=transport), base_url=BASE) as client:
         wait_for(lambda: counts(client).get(Status.APPLIED) == 20)
     assert not any(sandbox.receives(p, "37846") for p in people)
 
@@ -85,7 +87,7 @@ def test_acknowledgements_go_on_while_intercom_fails_and_everything_applies_afte
     sandbox.rate_limit = 5
     sandbox.window_seconds = 1.0
     app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=BASE) as client:
         for person in people:
             started = time.monotonic()
             assert one_click(client, unsubscribe_path(person)) == 200
@@ -106,7 +108,7 @@ def test_a_rejected_token_fails_readiness_and_keeps_requests(
     settings = fast_worker(make_settings(sqlite_url))
     sandbox.faults.unauthorized = True
     app = create_app(settings, intercom_transport=httpx.ASGITransport(app=sandbox.app))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=BASE) as client:
         assert one_click(client, unsubscribe_path("63a07ddf05a32042dffac965")) == 200
         wait_for(lambda: client.app.state.services.worker.halted)  # type: ignore[attr-defined]
         ready = client.get("/readyz")

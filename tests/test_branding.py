@@ -43,7 +43,16 @@ def test_a_full_table(tmp_path: Path) -> None:
     ("table", "fragment"),
     [
         ({"primary_color": "blue"}, "branding.primary_color: must be #rrggbb"),
-        ({"logo_url": "javascript:alert(1)"}, "branding.logo_url: must be an https:// URL"),
+        ({"logo_url": "javascript:alert(1)"}, "branding.logo_url: must be a plain https:// URL"),
+        # The review's CSP injection: the origin would have put directives in the header.
+        (
+            {"logo_url": "https://cdn.example;frame-ancestors *;x/logo.png"},
+            "branding.logo_url: must be a plain https:// URL",
+        ),
+        ({"stylesheet_url": "https://cdn.example 'unsafe-inline'/a.css"}, "stylesheet_url"),
+        ({"logo_url": "https://user@evil.example/logo.png"}, "branding.logo_url"),
+        ({"logo_url": "//evil.example/logo.png"}, "branding.logo_url"),
+        ({"logo_url": "https://cdn.example,evil.example/logo.png"}, "branding.logo_url"),
         ({"privacy_url": "http://acme.example/p"}, "branding.privacy_url"),
         ({"company_name": ""}, "branding.company_name: must be non-empty text"),
         ({"company_name": 3}, "branding.company_name"),

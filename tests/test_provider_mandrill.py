@@ -215,7 +215,9 @@ def test_statuses_end_to_end(
 
 def test_the_host_header_does_not_change_the_signed_url(tmp_path: Path, sandbox: Sandbox) -> None:
     body = form(unsub(1, "a@example.com"))
-    with bridge_with(tmp_path, sandbox, {"mandrill": {"webhook_key": KEY}}) as client:
+    # Let the Host check pass these names, to see that the signature ignores them anyway.
+    hosts = {"BRIDGE_ALLOWED_HOSTS": "attacker.example,example.com"}
+    with bridge_with(tmp_path, sandbox, {"mandrill": {"webhook_key": KEY}}, env=hosts) as client:
         spoofed = {"Host": "attacker.example"}
         # Signed for the public URL: accepted whatever Host the request claims.
         ok = client.post("/webhooks/mandrill", content=body, headers={**signed(body), **spoofed})
@@ -225,7 +227,7 @@ def test_the_host_header_does_not_change_the_signed_url(tmp_path: Path, sandbox:
         refused = client.post("/webhooks/mandrill", content=body, headers={**theirs, **spoofed})
         assert refused.status_code == 401
     with bridge_with(
-        tmp_path, sandbox, {"mandrill": {"webhook_key": KEY, "url": SAMPLE_URL}}
+        tmp_path, sandbox, {"mandrill": {"webhook_key": KEY, "url": SAMPLE_URL}}, env=hosts
     ) as client:
         for host in ("example.com", "consent.example.com", "attacker.example"):
             response = client.post(

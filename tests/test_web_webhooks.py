@@ -304,3 +304,17 @@ def test_deeply_nested_junk_is_a_clear_refusal_never_a_500(
         )
         assert api.status_code == 400 and "not valid JSON" in api.text
         assert recorded(client) == []
+
+
+def test_a_skipped_event_is_logged_by_a_hash_of_its_id_never_the_id(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Brevo and Postmark build event ids from the address; a refused row logged it whole.
+    poisoned = {**UNSUBSCRIBE, "sg_event_id": "msg-1|jane.doe@example.com|unsub\u0000"}
+    body = body_of(poisoned)
+    with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
+        response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        assert "1 invalid" in response.text
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "skipped an event: event " in logged
+    assert "jane.doe@example.com" not in logged and "msg-1" not in logged

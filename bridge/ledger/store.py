@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bridge.consent import ConsentRequest, utcnow
+from bridge.logsafe import event_ref
 
 from . import leases, migrations, queries, signatures
 from .codec import (
@@ -98,7 +99,7 @@ class Ledger:
             try:
                 encode_request(request, received_at=0, payload_sha256=None)
             except ValueError as exc:
-                problems.append(f"{request.event_id[:60]!r}: {exc}")
+                problems.append(f"{event_ref(request.event_id)}: {exc}")
             else:
                 good.append(request)
         return good, problems

@@ -80,6 +80,12 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return render_error(request, exc.status_code, title, message, dict(exc.headers or {}), key=key)
 
 
+async def handle_client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away, or missed a deadline, mid-body: nobody is left to answer."""
+    log.info("client disconnected before its request was read: %s", mask_path(request.url.path))
+    return PlainTextResponse("Client disconnected.\n", 400)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     """Log the failure with its traceback; show the caller only that it failed."""
     log.exception("unhandled error on %s %s", request.method, mask_path(request.url.path))

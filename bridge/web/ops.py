@@ -1,19 +1,39 @@
-"""Operator endpoints: liveness, readiness and Prometheus metrics."""
+"""Operator endpoints: liveness, readiness and Prometheus metrics.
+
+With `BRIDGE_METRICS_TOKEN` set, `/metrics` answers only a bearer of it, and `/readyz` tells
+anyone else one status word: unsubscribe volumes, queue depth and Intercom's remaining budget
+are the operator's business. Without it both are open, as the contract says, and start-up
+logs a warning when the bridge is public.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 from bridge.consent import Scope
 from bridge.intercom import Unauthorized
 from bridge.services import Services
+from bridge.web.routing import route
 
 log = logging.getLogger(__name__)
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bridge metrics"'}
+
+
+def _operator(request: Request, services: Services) -> bool:
+    """True when no metrics token is set, or the request bears it."""
+    token = services.settings.metrics_token
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.reveal().encode()
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -50,20 +70,27 @@ async def readyz(request: Request) -> Response:
         else:
             checks["intercom"] = f"degraded: {type(error).__name__ if error else 'no answer'}"
     ready = checks["database"] == "ok" and not checks["intercom"].startswith("token")
-    return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+    status = 200 if ready else 503
+    if not _operator(request, services):
+        return PlainTextResponse("ready\n" if ready else "not ready\n", status)
+    return JSONResponse({"ready": ready, "checks": checks}, status)
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this app's registry."""
+    """Prometheus text exposition of this app's registry, for the token's bearer."""
     services: Services = request.app.state.services
-    counts = await services.ledger.status_counts()
-    for status, count in counts.items():
-        services.metrics.queue.labels(status=str(status)).set(count)
+    if not _operator(request, services):
+        return PlainTextResponse(
+            "Unauthorized: send Authorization: Bearer <BRIDGE_METRICS_TOKEN>.\n",
+            401,
+            headers=_CHALLENGE,
+        )
+    await services.metrics.refresh_queue(services.ledger)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET", "HEAD"]),
-    Route("/readyz", readyz, methods=["GET", "HEAD"]),
-    Route("/metrics", metrics, methods=["GET"]),
+    route("/healthz", GET=healthz),
+    route("/readyz", GET=readyz),
+    route("/metrics", GET=metrics),
 ]
