@@ -4,10 +4,8 @@ SNS signs a canonical string of the message's fields (`Key\\nValue\\n` in byte o
 RSA PKCS#1 v1.5, SHA1 for `SignatureVersion` 1 and SHA256 for 2, using the X.509 certificate at
 `SigningCertURL`. The topic and the certificate URL are checked before anything is fetched: a
 forger can make the bridge fetch only a `.pem` from an AWS SNS host, and only by naming an
-allowed topic. The certificate comes from the pinned ones, else a cache, else that URL over
-HTTPS (TLS vouches for it; its validity dates are not checked). A download that fails for
-want of a network is `Unreachable` (503, so SNS retries), not `Rejected` (which SNS would
-count as delivered).
+allowed topic. `bridge.providers.sns_certificates` supplies the certificate (pinned, cached
+or downloaded).
 """
 
 from __future__ import annotations
@@ -22,20 +20,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from bridge.settings import SettingsError
 
-from .base import Rejected, Unreachable
+from .base import Rejected
+from .sns_certificates import SigningCertificates, load_key
 
 # Both AWS validators (JavaScript and PHP) accept exactly these hosts.
 _SNS_HOST = re.compile(r"sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?")
 _TOPIC_ARN = re.compile(r"arn:aws[a-z\-]*:sns:[a-z0-9\-]+:\d{12}:[A-Za-z0-9_\-]{1,256}(\.fifo)?")
-_SIGNER = "sns.amazonaws.com"
 _CONFIRMATION = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 # The signed keys of each message type, in byte order; Subject only when the message has one.
 _SIGNED = {
@@ -44,9 +40,6 @@ _SIGNED = {
     "UnsubscribeConfirmation": _CONFIRMATION,
 }
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-_FETCH_TIMEOUT = 5.0  # SNS waits 15 s for the whole answer
-_MAX_CERTIFICATE = 64 * 1024
-_MAX_CACHED = 32
 
 
 def sns_url(url: str, *, pem: bool) -> bool:
@@ -58,28 +51,6 @@ def sns_url(url: str, *, pem: bool) -> bool:
     if parts.scheme != "https" or not _SNS_HOST.fullmatch(parts.netloc):
         return False
     return not pem or (parts.path.endswith(".pem") and not parts.query and not parts.fragment)
-
-
-def _signing_key(certificate: x509.Certificate, url: str) -> rsa.RSAPublicKey:
-    """The RSA key of an SNS signing certificate; ValueError saying why it is not one."""
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    common_name = str(names[0].value) if names else ""
-    # sns.amazonaws.com in AWS's commercial regions; allow the certificate's own host elsewhere.
-    if common_name not in (_SIGNER, urlsplit(url).netloc):
-        raise ValueError(f"the certificate is for {common_name[:80]!r}, not {_SIGNER}")
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("the certificate does not hold an RSA key")
-    return key
-
-
-def load_key(pem: bytes, url: str) -> rsa.RSAPublicKey:
-    """The signing key in a PEM certificate for `url`; ValueError saying why not."""
-    try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise ValueError("not a PEM X.509 certificate") from None
-    return _signing_key(certificate, url)
 
 
 def topic_arns(value: object, where: str) -> frozenset[str]:
@@ -124,12 +95,11 @@ def pinned_certificates(table: object, where: str) -> dict[str, rsa.RSAPublicKey
 
 
 class SnsVerifier:
-    """Verifies SNS messages for a set of topics, caching the certificates it downloads."""
+    """Verifies SNS messages for a set of topics, with the certificates they name."""
 
     def __init__(self, topics: frozenset[str], pinned: dict[str, rsa.RSAPublicKey]) -> None:
         self._topics = topics
-        self._pinned = pinned
-        self._cache: dict[str, rsa.RSAPublicKey] = {}
+        self._certificates = SigningCertificates(pinned)
 
     async def verify(self, body: bytes, http: httpx.AsyncClient) -> dict[str, Any]:
         """The SNS message in `body`, if it is on an allowed topic and signed by SNS."""
@@ -160,27 +130,12 @@ class SnsVerifier:
             signature = base64.b64decode(message["Signature"], validate=True)
         except binascii.Error:
             raise Rejected("the Signature is not base64") from None
-        key = await self._key(url, http)
+        key = await self._certificates.key(url, http)
         try:
             key.verify(signature, _string_to_sign(message), padding.PKCS1v15(), algorithm())
         except InvalidSignature:
             raise Rejected("signature does not match") from None
         return message
-
-    async def _key(self, url: str, http: httpx.AsyncClient) -> rsa.RSAPublicKey:
-        """The signing key at `url`: pinned in the settings, cached, or fetched (and cached)."""
-        key = self._pinned.get(url) or self._cache.get(url)
-        if key is not None:
-            return key
-        pem = await _download(http, url)
-        try:
-            key = load_key(pem, url)
-        except ValueError as exc:
-            raise Rejected(f"the signing certificate: {exc}") from None
-        if len(self._cache) >= _MAX_CACHED:
-            del self._cache[next(iter(self._cache))]
-        self._cache[url] = key
-        return key
 
 
 def envelope(body: bytes) -> dict[str, Any]:
@@ -200,27 +155,3 @@ def _string_to_sign(message: dict[str, Any]) -> bytes:
     return "".join(
         f"{key}\n{message[key]}\n" for key in keys if message.get(key) is not None
     ).encode()
-
-
-async def _download(http: httpx.AsyncClient, url: str) -> bytes:
-    """The certificate at `url`, refused unless it answers 200 with a small body in time."""
-    body = bytearray()
-    try:
-        async with http.stream("GET", url, timeout=_FETCH_TIMEOUT) as response:
-            if response.status_code >= 500:
-                raise Unreachable(f"the signing certificate URL answered {response.status_code}")
-            if response.status_code != 200:
-                raise Rejected(f"the signing certificate URL answered {response.status_code}")
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > _MAX_CERTIFICATE:
-                    raise Rejected("the signing certificate is implausibly large")
-    except httpx.InvalidURL as exc:
-        raise Rejected(f"the signing certificate URL is not valid: {exc}") from None
-    except httpx.HTTPError as exc:
-        # Our network or AWS hiccuped: answer 503 so SNS retries, rather than 401, which SNS
-        # counts as delivered and would lose a genuine message.
-        raise Unreachable(
-            f"could not fetch the signing certificate: {type(exc).__name__}"
-        ) from None
-    return bytes(body)
