@@ -34,6 +34,7 @@ from tests.webhooks import (
 GENUINE: dict[str, Any] = sample("aws-sns-signed-testvectors.json")
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-feedback"
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
+CERT_NAME = "SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem"  # as AWS names them
 SUBSCRIBE_URL = (
     "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
     f"&TopicArn={TOPIC}&Token=2336412f37fb687f5d51e6e2425"
@@ -207,6 +208,11 @@ async def check(provider: Provider, raw: bytes, outbound: Outbound | None = None
         await provider.verify(delivery(raw, HEADERS, path="/webhooks/ses"), http)
 
 
+def genuine_certificate() -> httpx.Response:
+    """AWS's certificate for the genuine messages, as its URL serves it."""
+    return httpx.Response(200, content=GENUINE["signing_cert_pem"].encode())
+
+
 # --- AWS's own signed messages ---------------------------------------------------------------
 
 
@@ -255,6 +261,10 @@ def tampered(message: dict[str, Any], field: str) -> dict[str, Any]:
         )
     elif field == "TopicArn":
         changed["TopicArn"] = all_topics()[(all_topics().index(message["TopicArn"]) + 1) % 4]
+    elif field == "Timestamp":
+        # Another millisecond: still a time, or it would be refused before the signature.
+        stamp = changed["Timestamp"]
+        changed["Timestamp"] = stamp[:-2] + ("1" if stamp[-2] != "1" else "2") + stamp[-1]
     else:
         changed[field] = changed[field][:-1] + ("X" if changed[field][-1] != "X" else "Y")
     return changed
@@ -297,17 +307,17 @@ async def test_a_disallowed_topic_is_rejected_before_anything_is_fetched() -> No
 @pytest.mark.parametrize(
     "url",
     [
-        "http://sns.us-east-2.amazonaws.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.evil.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.us-east-1.amazonaws.com.evil.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-7ff5.txt",
+        f"http://sns.us-east-2.amazonaws.com/{CERT_NAME}",
+        f"https://sns.evil.com/{CERT_NAME}",
+        f"https://sns.us-east-1.amazonaws.com.evil.com/{CERT_NAME}",
+        f"https://sns.us-east-2.amazonaws.com/{CERT_NAME[:-4]}.txt",
         "https://sns.us-east-2.amazonaws.com/cert.pem.txt",
-        "https://sns.us-east-2.amazonaws.com:8443/SimpleNotificationService-7ff5.pem",
-        "https://sns.us-east-2.amazonaws.com@evil.com/SimpleNotificationService-7ff5.pem",
+        f"https://sns.us-east-2.amazonaws.com:8443/{CERT_NAME}",
+        f"https://sns.us-east-2.amazonaws.com@evil.com/{CERT_NAME}",
         "https://evil.com#@sns.us-east-2.amazonaws.com/x.pem",
         "https://sns.us-east-2.amazonaws.com/x.pem?redirect=https://evil.com/",
-        "https://sqs.us-east-2.amazonaws.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.us.amazonaws.com/SimpleNotificationService-7ff5.pem",
+        f"https://sqs.us-east-2.amazonaws.com/{CERT_NAME}",
+        f"https://sns.us.amazonaws.com/{CERT_NAME}",
         "https://sns.us-east-2.amazonaws.com\n/x.pem",  # urlsplit drops the newline
         "https://sns.us-east-2.amazonaws.com/a b.pem",
         "",
@@ -429,6 +439,83 @@ async def test_the_documented_sns_examples_are_rejected(pinned: dict[str, str]) 
         raw = sample_bytes(name).split(b"\n\n", 1)[1]
         with pytest.raises(Rejected):
             await check(provider, raw)
+
+
+# --- Checked before any certificate is downloaded --------------------------------------------
+
+
+async def refused_without_a_download(message: dict[str, Any], problem: str) -> None:
+    """Assert that `message`, on an allowed topic, is rejected and nothing is fetched."""
+    url = GENUINE["messages"][0]["SigningCertURL"]
+    outbound = Outbound({url: genuine_certificate()})  # a download would succeed
+    provider = make_provider("ses", topic_arns=all_topics())
+    with pytest.raises(Rejected, match=problem):
+        await check(provider, body(message), outbound)
+    assert outbound.requests == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"Signature": ""}, "Signature"),
+        ({"MessageId": ""}, "MessageId"),
+        ({"MessageId": "two words"}, "MessageId"),
+        ({"MessageId": "x" * 101}, "MessageId"),
+        ({"MessageId": "caf\u00e9"}, "MessageId"),
+    ],
+    ids=["unsigned", "no id", "spaced id", "long id", "non-ascii id"],
+)
+async def test_an_unsigned_or_garbled_message_downloads_nothing(
+    change: dict[str, str], problem: str
+) -> None:
+    await refused_without_a_download({**GENUINE["messages"][0], **change}, problem)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "",
+        "yesterday",
+        "1659043438",
+        "2022-07-28",
+        "2022-07-28T21:23:58.317",  # no zone
+        "2022-13-28T21:23:58.317Z",
+        "2022-07-28T25:23:58.317Z",
+    ],
+)
+async def test_a_bad_timestamp_downloads_nothing(timestamp: str) -> None:
+    await refused_without_a_download(
+        {**GENUINE["messages"][0], "Timestamp": timestamp}, "Timestamp"
+    )
+
+
+@pytest.mark.parametrize("length", [1, 64, 255, 257, 1024])
+async def test_a_signature_of_implausible_length_downloads_nothing(length: int) -> None:
+    signature = base64.b64encode(b"\x5a" * length).decode()
+    message = {**GENUINE["messages"][0], "Signature": signature}
+    await refused_without_a_download(message, "Signature")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/x.pem",
+        "/SimpleNotificationService.pem",
+        "/SimpleNotificationService-.pem",
+        "/SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfdz.pem",
+        "/SimpleNotificationService-" + "a" * 65 + ".pem",
+        f"/certs/{CERT_NAME}",
+        f"//{CERT_NAME}",
+        f"/{CERT_NAME[:-4]}/..%2Fx.pem",
+        f"/%53{CERT_NAME[1:]}",
+        f"/{CERT_NAME[:-4]};x.pem",
+        f"/{CERT_NAME}.pem",
+    ],
+)
+async def test_an_odd_certificate_path_downloads_nothing(path: str) -> None:
+    message = GENUINE["messages"][0]
+    url = "https://sns.us-east-2.amazonaws.com" + path
+    await refused_without_a_download({**message, "SigningCertURL": url}, "SigningCertURL")
 
 
 # --- Settings ----------------------------------------------------------------------------------
