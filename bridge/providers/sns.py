@@ -7,7 +7,7 @@ is fetched: the fields are there and as SNS writes them (a MessageId, an ISO 860
 known SignatureVersion, a base64 Signature as long as an RSA key's), the topic is allowed, and
 the URL is shaped like AWS's (https, an SNS host, `/SimpleNotificationService-<hex>.pem`). A
 forger can make the bridge fetch only such a URL, and only by naming an allowed topic;
-`bridge.providers.sns_certificates` supplies the certificate.
+`bridge.providers.sns_certificates` supplies the certificate and rations the fetching.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,9 +111,15 @@ def pinned_certificates(table: object, where: str) -> dict[str, rsa.RSAPublicKey
 class SnsVerifier:
     """Verifies SNS messages for a set of topics, with the certificates they name."""
 
-    def __init__(self, topics: frozenset[str], pinned: dict[str, rsa.RSAPublicKey]) -> None:
+    def __init__(
+        self,
+        topics: frozenset[str],
+        pinned: dict[str, rsa.RSAPublicKey],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._topics = topics
-        self._certificates = SigningCertificates(pinned)
+        self._certificates = SigningCertificates(pinned, clock=clock)
 
     async def verify(self, body: bytes, http: httpx.AsyncClient) -> dict[str, Any]:
         """The SNS message in `body`, if it is on an allowed topic and signed by SNS."""
