@@ -6,6 +6,7 @@ import asyncio
 import base64
 import copy
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ from cryptography.x509.oid import NameOID
 
 from bridge.consent import Channel, Scope, Wanted
 from bridge.providers import Malformed, Parsed, Provider, Rejected, Unreachable
+from bridge.providers.sns import SnsVerifier
+from bridge.providers.sns_certificates import (
+    DOWNLOAD_INTERVAL,
+    DOWNLOADS_PER_MINUTE,
+    FETCH_TIMEOUT,
+)
 from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
 from tests.webhooks import (
@@ -34,6 +41,7 @@ from tests.webhooks import (
 GENUINE: dict[str, Any] = sample("aws-sns-signed-testvectors.json")
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-feedback"
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
+CERT_NAME = "SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem"  # as AWS names them
 SUBSCRIBE_URL = (
     "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
     f"&TopicArn={TOPIC}&Token=2336412f37fb687f5d51e6e2425"
@@ -55,11 +63,14 @@ class Outbound:
     def __init__(self, routes: dict[str, httpx.Response | Exception] | None = None) -> None:
         self.routes = dict(routes or {})
         self.requests: list[str] = []
+        self.gate: asyncio.Event | None = None  # when set up, answers wait until it opens
         self.transport = httpx.MockTransport(self._handle)
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
         self.requests.append(url)
+        if self.gate is not None:
+            await self.gate.wait()
         answer = self.routes.get(url, httpx.Response(404))
         if isinstance(answer, Exception):
             raise answer
@@ -207,6 +218,41 @@ async def check(provider: Provider, raw: bytes, outbound: Outbound | None = None
         await provider.verify(delivery(raw, HEADERS, path="/webhooks/ses"), http)
 
 
+class Clock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass."""
+        self.now += seconds
+
+
+def sns_verifier(clock: Clock) -> SnsVerifier:
+    """A verifier for the genuine messages' topics, nothing pinned, on a test clock."""
+    return SnsVerifier(frozenset(all_topics()), {}, clock=clock)
+
+
+async def check_sns(verifier: SnsVerifier, message: dict[str, Any], outbound: Outbound) -> None:
+    """Run one message through the verifier with a recording outbound client."""
+    async with outbound.client() as http:
+        await verifier.verify(body(message), http)
+
+
+def genuine_certificate() -> httpx.Response:
+    """AWS's certificate for the genuine messages, as its URL serves it."""
+    return httpx.Response(200, content=GENUINE["signing_cert_pem"].encode())
+
+
+def certificate_url(number: int) -> str:
+    """The `number`th of many certificate URLs shaped as SNS issues them."""
+    return f"https://sns.us-east-2.amazonaws.com/SimpleNotificationService-{number:032x}.pem"
+
+
 # --- AWS's own signed messages ---------------------------------------------------------------
 
 
@@ -255,6 +301,10 @@ def tampered(message: dict[str, Any], field: str) -> dict[str, Any]:
         )
     elif field == "TopicArn":
         changed["TopicArn"] = all_topics()[(all_topics().index(message["TopicArn"]) + 1) % 4]
+    elif field == "Timestamp":
+        # Another millisecond: still a time, or it would be refused before the signature.
+        stamp = changed["Timestamp"]
+        changed["Timestamp"] = stamp[:-2] + ("1" if stamp[-2] != "1" else "2") + stamp[-1]
     else:
         changed[field] = changed[field][:-1] + ("X" if changed[field][-1] != "X" else "Y")
     return changed
@@ -297,17 +347,17 @@ async def test_a_disallowed_topic_is_rejected_before_anything_is_fetched() -> No
 @pytest.mark.parametrize(
     "url",
     [
-        "http://sns.us-east-2.amazonaws.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.evil.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.us-east-1.amazonaws.com.evil.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-7ff5.txt",
+        f"http://sns.us-east-2.amazonaws.com/{CERT_NAME}",
+        f"https://sns.evil.com/{CERT_NAME}",
+        f"https://sns.us-east-1.amazonaws.com.evil.com/{CERT_NAME}",
+        f"https://sns.us-east-2.amazonaws.com/{CERT_NAME[:-4]}.txt",
         "https://sns.us-east-2.amazonaws.com/cert.pem.txt",
-        "https://sns.us-east-2.amazonaws.com:8443/SimpleNotificationService-7ff5.pem",
-        "https://sns.us-east-2.amazonaws.com@evil.com/SimpleNotificationService-7ff5.pem",
+        f"https://sns.us-east-2.amazonaws.com:8443/{CERT_NAME}",
+        f"https://sns.us-east-2.amazonaws.com@evil.com/{CERT_NAME}",
         "https://evil.com#@sns.us-east-2.amazonaws.com/x.pem",
         "https://sns.us-east-2.amazonaws.com/x.pem?redirect=https://evil.com/",
-        "https://sqs.us-east-2.amazonaws.com/SimpleNotificationService-7ff5.pem",
-        "https://sns.us.amazonaws.com/SimpleNotificationService-7ff5.pem",
+        f"https://sqs.us-east-2.amazonaws.com/{CERT_NAME}",
+        f"https://sns.us.amazonaws.com/{CERT_NAME}",
         "https://sns.us-east-2.amazonaws.com\n/x.pem",  # urlsplit drops the newline
         "https://sns.us-east-2.amazonaws.com/a b.pem",
         "",
@@ -328,27 +378,161 @@ async def test_a_bad_certificate_url_is_rejected_without_a_fetch(url: str) -> No
     [
         # Our side or AWS's could not answer: 503, so SNS retries the genuine message.
         (httpx.Response(500), Unreachable),
+        (httpx.Response(503), Unreachable),
         (httpx.ConnectError("no route"), Unreachable),
         (httpx.ReadTimeout("slow"), Unreachable),
         # An answer that is not AWS's certificate: a forgery, refused.
+        (httpx.Response(404), Rejected),
         (httpx.Response(301, headers={"Location": "https://evil.example/cert.pem"}), Rejected),
         (httpx.Response(200, content=b"not a certificate"), Rejected),
         (httpx.Response(200, content=b"-----BEGIN CERTIFICATE-----\n" + b"A" * 70_000), Rejected),
+        (httpx.Response(200, content=Signer(common_name="evil.example").pem), Rejected),
     ],
-    ids=["500", "connect", "timeout", "redirect", "not pem", "huge"],
+    ids=["500", "503", "connect", "timeout", "404", "redirect", "not pem", "huge", "not sns"],
 )
-async def test_a_certificate_that_cannot_be_had_is_refused_and_not_cached(
+async def test_a_failed_download_is_remembered_for_the_interval_then_tried_again(
     answer: httpx.Response | Exception, refusal: type[Exception]
 ) -> None:
-    message = GENUINE["messages"][0]
-    url = message["SigningCertURL"]
+    first, second, third = GENUINE["messages"][:3]  # all three name the same certificate
+    url = first["SigningCertURL"]
     outbound = Outbound({url: answer})
-    provider = make_provider("ses", topic_arns=all_topics())
+    clock = Clock()
+    verifier = sns_verifier(clock)
     with pytest.raises(refusal, match="certificate"):
-        await check(provider, body(message), outbound)
-    outbound.routes[url] = httpx.Response(200, content=GENUINE["signing_cert_pem"].encode())
-    await check(provider, body(message), outbound)  # tried again, now served
+        await check_sns(verifier, first, outbound)
+    clock.advance(DOWNLOAD_INTERVAL - 1)
+    with pytest.raises(refusal, match="certificate"):
+        await check_sns(verifier, second, outbound)  # answered from memory
+    assert outbound.requests == [url]
+    outbound.routes[url] = genuine_certificate()
+    clock.advance(1)
+    await check_sns(verifier, third, outbound)  # the interval is over: tried again, now served
     assert outbound.requests == [url, url]
+
+
+async def test_a_genuine_message_survives_a_network_blip_within_sns_default_retries() -> None:
+    # REFERENCE 3.5(d): by default SNS retries three times, 20 s apart.
+    sns_retry_delay = 20.0
+    message = GENUINE["messages"][0]
+    clock = Clock()
+    downloads: list[str] = []
+
+    def blip_then_serve(request: httpx.Request) -> httpx.Response:
+        downloads.append(str(request.url))
+        if len(downloads) == 1:
+            clock.advance(FETCH_TIMEOUT)  # the worst blip: the whole timeout, then nothing
+            raise httpx.ReadTimeout("slow", request=request)
+        return genuine_certificate()
+
+    verifier = sns_verifier(clock)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(blip_then_serve)) as http:
+        sent_at = clock()
+        with pytest.raises(Unreachable):
+            await verifier.verify(body(message), http)
+        clock.now = sent_at + sns_retry_delay  # SNS's first retry, counted from its attempt
+        await verifier.verify(body(message), http)
+    assert downloads == [message["SigningCertURL"]] * 2
+
+
+async def held_back(outbound: Outbound, messages: list[dict[str, Any]]) -> list[object]:
+    """Verify `messages` concurrently while the certificate's answer is held back."""
+    verifier = sns_verifier(Clock())
+    outbound.gate = asyncio.Event()
+    tasks = [asyncio.create_task(check_sns(verifier, m, outbound)) for m in messages]
+    for _ in range(20):
+        await asyncio.sleep(0)  # every task reaches the certificate and waits for it
+    assert outbound.requests and not any(task.done() for task in tasks)
+    outbound.gate.set()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_concurrent_messages_share_one_download() -> None:
+    url = GENUINE["messages"][0]["SigningCertURL"]
+    outbound = Outbound({url: genuine_certificate()})
+    results = await held_back(outbound, GENUINE["messages"] * 2)
+    assert results == [None] * 8  # all verify, with the one certificate
+    assert outbound.requests == [url]
+
+
+async def test_concurrent_messages_share_one_failed_download() -> None:
+    url = GENUINE["messages"][0]["SigningCertURL"]
+    outbound = Outbound({url: httpx.Response(502)})
+    results = await held_back(outbound, GENUINE["messages"])
+    assert [type(result) for result in results] == [Unreachable] * 4
+    assert outbound.requests == [url]
+
+
+async def test_a_message_whose_sender_gives_up_does_not_cancel_the_download() -> None:
+    url = GENUINE["messages"][0]["SigningCertURL"]
+    outbound = Outbound({url: genuine_certificate()})
+    outbound.gate = asyncio.Event()
+    verifier = sns_verifier(Clock())
+    first, second = (
+        asyncio.create_task(check_sns(verifier, m, outbound)) for m in GENUINE["messages"][:2]
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    first.cancel()  # as when SNS hangs up on one delivery
+    await asyncio.sleep(0)
+    outbound.gate.set()
+    await second
+    assert first.cancelled() and outbound.requests == [url]
+
+
+async def test_the_certificates_in_use_stay_cached_longest() -> None:
+    message = GENUINE["messages"][0]
+    urls = [certificate_url(n) for n in range(33)]  # one more than the cache holds
+    outbound = Outbound({url: genuine_certificate() for url in urls})
+    clock = Clock()
+    verifier = sns_verifier(clock)
+    for url in urls[:32]:
+        await check_sns(verifier, {**message, "SigningCertURL": url}, outbound)
+        clock.advance(60 / DOWNLOADS_PER_MINUTE)  # within the cap
+    await check_sns(verifier, {**message, "SigningCertURL": urls[0]}, outbound)  # in use
+    await check_sns(verifier, {**message, "SigningCertURL": urls[32]}, outbound)
+    assert outbound.requests == urls
+    await check_sns(verifier, {**message, "SigningCertURL": urls[0]}, outbound)
+    assert outbound.requests == urls  # kept; the least recently used, urls[1], made room
+    clock.advance(60)
+    await check_sns(verifier, {**message, "SigningCertURL": urls[1]}, outbound)
+    assert outbound.requests == [*urls, urls[1]]
+
+
+async def test_downloads_of_distinct_urls_are_capped_per_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bridge.providers.sns_certificates")
+    message = GENUINE["messages"][0]
+    outbound = Outbound()  # every URL answers 404
+    clock = Clock()
+    verifier = sns_verifier(clock)
+    allowed = [certificate_url(n) for n in range(DOWNLOADS_PER_MINUTE)]
+    for url in allowed:
+        with pytest.raises(Rejected, match="404"):
+            await check_sns(verifier, {**message, "SigningCertURL": url}, outbound)
+        clock.advance(1)
+    assert outbound.requests == allowed
+    for n in range(DOWNLOADS_PER_MINUTE, DOWNLOADS_PER_MINUTE + 5):
+        with pytest.raises(Unreachable, match="too many"):
+            await check_sns(verifier, {**message, "SigningCertURL": certificate_url(n)}, outbound)
+    assert outbound.requests == allowed
+    # A URL already tried is answered from memory, over the cap or not.
+    with pytest.raises(Rejected, match="404"):
+        await check_sns(verifier, {**message, "SigningCertURL": allowed[-1]}, outbound)
+    assert outbound.requests == allowed
+    capped = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
+    assert len(capped) == 1 and " 1 message" in capped[0], capped
+    clock.advance(60)  # over a minute since those downloads: room again
+    again = [certificate_url(n) for n in range(100, 100 + DOWNLOADS_PER_MINUTE)]
+    for url in again:
+        with pytest.raises(Rejected, match="404"):
+            await check_sns(verifier, {**message, "SigningCertURL": url}, outbound)
+    assert outbound.requests == [*allowed, *again]
+    with pytest.raises(Unreachable, match="too many"):
+        await check_sns(verifier, {**message, "SigningCertURL": certificate_url(200)}, outbound)
+    capped = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
+    # Once more a minute on: the four refused meanwhile, unlogged till now, and this one.
+    assert len(capped) == 2 and " 5 message" in capped[1], capped
 
 
 async def test_a_certificate_not_issued_to_sns_is_rejected(signer: Signer) -> None:
@@ -429,6 +613,83 @@ async def test_the_documented_sns_examples_are_rejected(pinned: dict[str, str]) 
         raw = sample_bytes(name).split(b"\n\n", 1)[1]
         with pytest.raises(Rejected):
             await check(provider, raw)
+
+
+# --- Checked before any certificate is downloaded --------------------------------------------
+
+
+async def refused_without_a_download(message: dict[str, Any], problem: str) -> None:
+    """Assert that `message`, on an allowed topic, is rejected and nothing is fetched."""
+    url = GENUINE["messages"][0]["SigningCertURL"]
+    outbound = Outbound({url: genuine_certificate()})  # a download would succeed
+    provider = make_provider("ses", topic_arns=all_topics())
+    with pytest.raises(Rejected, match=problem):
+        await check(provider, body(message), outbound)
+    assert outbound.requests == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"Signature": ""}, "Signature"),
+        ({"MessageId": ""}, "MessageId"),
+        ({"MessageId": "two words"}, "MessageId"),
+        ({"MessageId": "x" * 101}, "MessageId"),
+        ({"MessageId": "caf\u00e9"}, "MessageId"),
+    ],
+    ids=["unsigned", "no id", "spaced id", "long id", "non-ascii id"],
+)
+async def test_an_unsigned_or_garbled_message_downloads_nothing(
+    change: dict[str, str], problem: str
+) -> None:
+    await refused_without_a_download({**GENUINE["messages"][0], **change}, problem)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "",
+        "yesterday",
+        "1659043438",
+        "2022-07-28",
+        "2022-07-28T21:23:58.317",  # no zone
+        "2022-13-28T21:23:58.317Z",
+        "2022-07-28T25:23:58.317Z",
+    ],
+)
+async def test_a_bad_timestamp_downloads_nothing(timestamp: str) -> None:
+    await refused_without_a_download(
+        {**GENUINE["messages"][0], "Timestamp": timestamp}, "Timestamp"
+    )
+
+
+@pytest.mark.parametrize("length", [1, 64, 255, 257, 1024])
+async def test_a_signature_of_implausible_length_downloads_nothing(length: int) -> None:
+    signature = base64.b64encode(b"\x5a" * length).decode()
+    message = {**GENUINE["messages"][0], "Signature": signature}
+    await refused_without_a_download(message, "Signature")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/x.pem",
+        "/SimpleNotificationService.pem",
+        "/SimpleNotificationService-.pem",
+        "/SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfdz.pem",
+        "/SimpleNotificationService-" + "a" * 65 + ".pem",
+        f"/certs/{CERT_NAME}",
+        f"//{CERT_NAME}",
+        f"/{CERT_NAME[:-4]}/..%2Fx.pem",
+        f"/%53{CERT_NAME[1:]}",
+        f"/{CERT_NAME[:-4]};x.pem",
+        f"/{CERT_NAME}.pem",
+    ],
+)
+async def test_an_odd_certificate_path_downloads_nothing(path: str) -> None:
+    message = GENUINE["messages"][0]
+    url = "https://sns.us-east-2.amazonaws.com" + path
+    await refused_without_a_download({**message, "SigningCertURL": url}, "SigningCertURL")
 
 
 # --- Settings ----------------------------------------------------------------------------------
@@ -842,12 +1103,20 @@ def test_end_to_end_into_the_sandbox(
             assert not any(sandbox.receives(contact_id, t) for t in live_email), contact_id
 
 
-def test_a_certificate_fetch_failure_is_503_so_sns_retries(
-    tmp_path: Path, sandbox: Sandbox
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [(httpx.ConnectError("no route"), 503), (httpx.Response(500), 503), (httpx.Response(404), 401)],
+    ids=["connect", "500", "404"],
+)
+def test_a_certificate_fetch_failure_is_answered_once_per_interval(
+    tmp_path: Path, sandbox: Sandbox, failure: httpx.Response | Exception, status: int
 ) -> None:
-    message = GENUINE["messages"][0]
-    outbound = Outbound({message["SigningCertURL"]: httpx.ConnectError("no route")})
+    # 503 when the failure is ours or AWS's, so SNS retries; 401 when the answer was definite.
+    first, second = GENUINE["messages"][:2]
+    outbound = Outbound({first["SigningCertURL"]: failure})
     providers = {"ses": {"topic_arns": all_topics()}}
     with bridge_with(tmp_path, sandbox, providers, outbound=outbound.transport) as client:
-        response = client.post("/webhooks/ses", content=body(message))
-    assert response.status_code == 503
+        # Within the interval (the app's real clock moves far less than that between posts).
+        responses = [client.post("/webhooks/ses", content=body(m)) for m in (first, second)]
+    assert [r.status_code for r in responses] == [status, status]
+    assert outbound.requests == [first["SigningCertURL"]]

@@ -2,12 +2,12 @@
 
 SNS signs a canonical string of the message's fields (`Key\\nValue\\n` in byte order) with
 RSA PKCS#1 v1.5, SHA1 for `SignatureVersion` 1 and SHA256 for 2, using the X.509 certificate at
-`SigningCertURL`. The topic and the certificate URL are checked before anything is fetched: a
-forger can make the bridge fetch only a `.pem` from an AWS SNS host, and only by naming an
-allowed topic. The certificate comes from the pinned ones, else a cache, else that URL over
-HTTPS (TLS vouches for it; its validity dates are not checked). A download that fails for
-want of a network is `Unreachable` (503, so SNS retries), not `Rejected` (which SNS would
-count as delivered).
+`SigningCertURL`. Everything that can be checked without that certificate is checked before it
+is fetched: the fields are there and as SNS writes them (a MessageId, an ISO 8601 Timestamp, a
+known SignatureVersion, a base64 Signature as long as an RSA key's), the topic is allowed, and
+the URL is shaped like AWS's (https, an SNS host, `/SimpleNotificationService-<hex>.pem`). A
+forger can make the bridge fetch only such a URL, and only by naming an allowed topic;
+`bridge.providers.sns_certificates` supplies the certificate and rations the fetching.
 """
 
 from __future__ import annotations
@@ -16,26 +16,28 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from bridge.settings import SettingsError
 
-from .base import Rejected, Unreachable
+from .base import Rejected, from_iso
+from .sns_certificates import SigningCertificates, load_key
 
 # Both AWS validators (JavaScript and PHP) accept exactly these hosts.
 _SNS_HOST = re.compile(r"sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?")
+# AWS's certificate URLs all look like /SimpleNotificationService-<32 hex digits>.pem; a little
+# slack on the length, so that a change on AWS's side does not turn away genuine messages.
+_CERTIFICATE_PATH = re.compile(r"/SimpleNotificationService-[0-9a-fA-F]{16,64}\.pem")
 _TOPIC_ARN = re.compile(r"arn:aws[a-z\-]*:sns:[a-z0-9\-]+:\d{12}:[A-Za-z0-9_\-]{1,256}(\.fifo)?")
-_SIGNER = "sns.amazonaws.com"
 _CONFIRMATION = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 # The signed keys of each message type, in byte order; Subject only when the message has one.
 _SIGNED = {
@@ -44,42 +46,25 @@ _SIGNED = {
     "UnsubscribeConfirmation": _CONFIRMATION,
 }
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-_FETCH_TIMEOUT = 5.0  # SNS waits 15 s for the whole answer
-_MAX_CERTIFICATE = 64 * 1024
-_MAX_CACHED = 32
+# SNS's are UUIDs; anything printable will do, but no spaces and not the size of a payload.
+_MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,100}")
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+# An RSA signature is as long as the key: 1024, 2048 (SNS's today), 3072 or 4096 bits.
+_RSA_SIGNATURE_SIZES = frozenset({128, 256, 384, 512})
 
 
 def sns_url(url: str, *, pem: bool) -> bool:
-    """An https URL on an SNS host (and, for a certificate, a `.pem` path and nothing else)."""
+    """An https URL on an SNS host (and, for a certificate, the path of one and nothing else)."""
     if not url.isascii() or not url.isprintable() or " " in url:
         return False  # urlsplit quietly drops tabs and newlines; the client would not
     parts = urlsplit(url)
     # The netloc must be the bare host: no port, no user info to smuggle another host.
     if parts.scheme != "https" or not _SNS_HOST.fullmatch(parts.netloc):
         return False
-    return not pem or (parts.path.endswith(".pem") and not parts.query and not parts.fragment)
-
-
-def _signing_key(certificate: x509.Certificate, url: str) -> rsa.RSAPublicKey:
-    """The RSA key of an SNS signing certificate; ValueError saying why it is not one."""
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    common_name = str(names[0].value) if names else ""
-    # sns.amazonaws.com in AWS's commercial regions; allow the certificate's own host elsewhere.
-    if common_name not in (_SIGNER, urlsplit(url).netloc):
-        raise ValueError(f"the certificate is for {common_name[:80]!r}, not {_SIGNER}")
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("the certificate does not hold an RSA key")
-    return key
-
-
-def load_key(pem: bytes, url: str) -> rsa.RSAPublicKey:
-    """The signing key in a PEM certificate for `url`; ValueError saying why not."""
-    try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise ValueError("not a PEM X.509 certificate") from None
-    return _signing_key(certificate, url)
+    if not pem:
+        return True
+    # The path exactly as AWS names its certificates, so a forger can't pick another file.
+    return bool(_CERTIFICATE_PATH.fullmatch(parts.path)) and not parts.query and not parts.fragment
 
 
 def topic_arns(value: object, where: str) -> frozenset[str]:
@@ -110,7 +95,7 @@ def pinned_certificates(table: object, where: str) -> dict[str, rsa.RSAPublicKey
         if not sns_url(str(url), pem=True):
             raise SettingsError(
                 f"{where}: {str(url)[:120]!r} is not an SNS signing certificate URL "
-                "(https://sns.REGION.amazonaws.com/....pem)"
+                "(https://sns.REGION.amazonaws.com/SimpleNotificationService-HEX.pem)"
             )
         if not isinstance(path, str) or not path:
             raise SettingsError(f"{where}.{url}: must be the path of a PEM file")
@@ -124,16 +109,31 @@ def pinned_certificates(table: object, where: str) -> dict[str, rsa.RSAPublicKey
 
 
 class SnsVerifier:
-    """Verifies SNS messages for a set of topics, caching the certificates it downloads."""
+    """Verifies SNS messages for a set of topics, with the certificates they name."""
 
-    def __init__(self, topics: frozenset[str], pinned: dict[str, rsa.RSAPublicKey]) -> None:
+    def __init__(
+        self,
+        topics: frozenset[str],
+        pinned: dict[str, rsa.RSAPublicKey],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._topics = topics
-        self._pinned = pinned
-        self._cache: dict[str, rsa.RSAPublicKey] = {}
+        self._certificates = SigningCertificates(pinned, clock=clock)
 
     async def verify(self, body: bytes, http: httpx.AsyncClient) -> dict[str, Any]:
         """The SNS message in `body`, if it is on an allowed topic and signed by SNS."""
         message = envelope(body)
+        algorithm, signature = self._checked(message)
+        key = await self._certificates.key(message["SigningCertURL"], http)
+        try:
+            key.verify(signature, _string_to_sign(message), padding.PKCS1v15(), algorithm())
+        except InvalidSignature:
+            raise Rejected("signature does not match") from None
+        return message
+
+    def _checked(self, message: dict[str, Any]) -> tuple[type[hashes.HashAlgorithm], bytes]:
+        """The hash and signature of a message whose every other field is as SNS sends it."""
         kind = message.get("Type")
         if kind is None and ("notificationType" in message or "eventType" in message):
             raise Rejected(
@@ -146,6 +146,10 @@ class SnsVerifier:
                 continue  # optional, and signed only when present
             if not isinstance(message.get(field), str):
                 raise Rejected(f"the SNS message has no {field}")
+        if not _MESSAGE_ID.fullmatch(message["MessageId"]):
+            raise Rejected(f"the MessageId {message['MessageId'][:120]!r} is not SNS's")
+        if not _is_timestamp(message["Timestamp"]):
+            raise Rejected(f"the Timestamp {message['Timestamp'][:40]!r} is not an ISO 8601 time")
         if message["TopicArn"] not in self._topics:
             raise Rejected(
                 f"topic {message['TopicArn'][:200]!r} is not an allowed topic (topic_arns)"
@@ -160,27 +164,20 @@ class SnsVerifier:
             signature = base64.b64decode(message["Signature"], validate=True)
         except binascii.Error:
             raise Rejected("the Signature is not base64") from None
-        key = await self._key(url, http)
-        try:
-            key.verify(signature, _string_to_sign(message), padding.PKCS1v15(), algorithm())
-        except InvalidSignature:
-            raise Rejected("signature does not match") from None
-        return message
+        if len(signature) not in _RSA_SIGNATURE_SIZES:
+            raise Rejected(f"the Signature is {len(signature)} bytes, not an RSA signature")
+        return algorithm, signature
 
-    async def _key(self, url: str, http: httpx.AsyncClient) -> rsa.RSAPublicKey:
-        """The signing key at `url`: pinned in the settings, cached, or fetched (and cached)."""
-        key = self._pinned.get(url) or self._cache.get(url)
-        if key is not None:
-            return key
-        pem = await _download(http, url)
-        try:
-            key = load_key(pem, url)
-        except ValueError as exc:
-            raise Rejected(f"the signing certificate: {exc}") from None
-        if len(self._cache) >= _MAX_CACHED:
-            del self._cache[next(iter(self._cache))]
-        self._cache[url] = key
-        return key
+
+def _is_timestamp(value: str) -> bool:
+    """Whether `value` is a date and time with a zone, in ISO 8601 as SNS writes it."""
+    if not _TIMESTAMP.fullmatch(value):
+        return False
+    try:
+        from_iso(value)
+    except ValueError:
+        return False  # the right shape, but no such day or hour
+    return True
 
 
 def envelope(body: bytes) -> dict[str, Any]:
@@ -200,27 +197,3 @@ def _string_to_sign(message: dict[str, Any]) -> bytes:
     return "".join(
         f"{key}\n{message[key]}\n" for key in keys if message.get(key) is not None
     ).encode()
-
-
-async def _download(http: httpx.AsyncClient, url: str) -> bytes:
-    """The certificate at `url`, refused unless it answers 200 with a small body in time."""
-    body = bytearray()
-    try:
-        async with http.stream("GET", url, timeout=_FETCH_TIMEOUT) as response:
-            if response.status_code >= 500:
-                raise Unreachable(f"the signing certificate URL answered {response.status_code}")
-            if response.status_code != 200:
-                raise Rejected(f"the signing certificate URL answered {response.status_code}")
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > _MAX_CERTIFICATE:
-                    raise Rejected("the signing certificate is implausibly large")
-    except httpx.InvalidURL as exc:
-        raise Rejected(f"the signing certificate URL is not valid: {exc}") from None
-    except httpx.HTTPError as exc:
-        # Our network or AWS hiccuped: answer 503 so SNS retries, rather than 401, which SNS
-        # counts as delivered and would lose a genuine message.
-        raise Unreachable(
-            f"could not fetch the signing certificate: {type(exc).__name__}"
-        ) from None
-    return bytes(body)
