@@ -240,7 +240,7 @@ def sns_verifier(clock: Clock) -> SnsVerifier:
 async def check_sns(verifier: SnsVerifier, message: dict[str, Any], outbound: Outbound) -> None:
     """Run one message through the verifier with a recording outbound client."""
     async with outbound.client() as http:
-        await verifier.verify(body(message), http)
+        await verifier.verify(message, http)
 
 
 def genuine_certificate() -> httpx.Response:
@@ -428,9 +428,9 @@ async def test_a_genuine_message_survives_a_network_blip_within_sns_default_retr
     async with httpx.AsyncClient(transport=httpx.MockTransport(blip_then_serve)) as http:
         sent_at = clock()
         with pytest.raises(Unreachable):
-            await verifier.verify(body(message), http)
+            await verifier.verify(message, http)
         clock.now = sent_at + sns_retry_delay  # SNS's first retry, counted from its attempt
-        await verifier.verify(body(message), http)
+        await verifier.verify(message, http)
     assert downloads == [message["SigningCertURL"]] * 2
 
 

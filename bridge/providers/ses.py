@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -46,14 +47,25 @@ class SES(Provider):
             pinned_certificates(settings.values.get("certificates"), f"{where}.certificates"),
         )
 
+    def read(self, delivery: Delivery) -> Delivery:
+        """The SNS message, parsed once: its signature covers its fields, not the bytes."""
+        return replace(delivery, document=envelope(delivery.body))
+
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
         """An SNS message on an allowed topic, signed with an SNS certificate."""
-        await self._sns.verify(delivery.body, http)
+        await self._sns.verify(self._message(delivery), http)
+
+    def _message(self, delivery: Delivery) -> dict[str, Any]:
+        """The SNS message, from `read` (which the endpoint runs first) or parsed now."""
+        if delivery.document is None:
+            delivery = self.read(delivery)
+        message: dict[str, Any] = delivery.document
+        return message
 
     def parse(self, delivery: Delivery) -> Parsed:
         """A handshake to complete, or the consent requests in the SES record of a notification."""
         try:
-            message = envelope(delivery.body)
+            message = self._message(delivery)
         except Rejected as exc:
             raise Malformed(str(exc)) from None
         kind = message.get("Type")

@@ -121,16 +121,14 @@ class SnsVerifier:
         self._topics = topics
         self._certificates = SigningCertificates(pinned, clock=clock)
 
-    async def verify(self, body: bytes, http: httpx.AsyncClient) -> dict[str, Any]:
-        """The SNS message in `body`, if it is on an allowed topic and signed by SNS."""
-        message = envelope(body)
+    async def verify(self, message: dict[str, Any], http: httpx.AsyncClient) -> None:
+        """Raise Rejected unless `message` (`envelope`'s) is on an allowed topic, SNS-signed."""
         algorithm, signature = self._checked(message)
         key = await self._certificates.key(message["SigningCertURL"], http)
         try:
             key.verify(signature, _string_to_sign(message), padding.PKCS1v15(), algorithm())
         except InvalidSignature:
             raise Rejected("signature does not match") from None
-        return message
 
     def _checked(self, message: dict[str, Any]) -> tuple[type[hashes.HashAlgorithm], bytes]:
         """The hash and signature of a message whose every other field is as SNS sends it."""

@@ -176,7 +176,11 @@ async def _fetch(http: httpx.AsyncClient, url: str) -> bytes:
     """The certificate at `url`, refused unless it answers 200 with a small body in time."""
     body = bytearray()
     try:
-        async with http.stream("GET", url, timeout=FETCH_TIMEOUT) as response:
+        # The client's timeout bounds each phase; this bounds the whole download.
+        async with (
+            asyncio.timeout(FETCH_TIMEOUT),
+            http.stream("GET", url, timeout=FETCH_TIMEOUT) as response,
+        ):
             if response.status_code >= 500:
                 raise Unreachable(f"the signing certificate URL answered {response.status_code}")
             if response.status_code != 200:
@@ -187,6 +191,8 @@ async def _fetch(http: httpx.AsyncClient, url: str) -> bytes:
                     raise Rejected("the signing certificate is implausibly large")
     except httpx.InvalidURL as exc:
         raise Rejected(f"the signing certificate URL is not valid: {exc}") from None
+    except TimeoutError:
+        raise Unreachable("could not fetch the signing certificate in time") from None
     except httpx.HTTPError as exc:
         # Our network or AWS hiccuped: answer 503 so SNS retries, rather than 401, which SNS
         # counts as delivered and would lose a genuine message.
