@@ -31,6 +31,7 @@ from bridge.logsafe import install_access_log_filter
 from bridge.metrics import Metrics
 from bridge.preference_center import PreferenceCenter
 from bridge.providers import load_providers
+from bridge.sandbox.seed import seeded_identity_keys
 from bridge.services import Services
 from bridge.settings import Settings, SettingsError, load_settings
 from bridge.type_cache import TypeCache
@@ -57,8 +58,16 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 PAGE_MISS_SECONDS = 60.0
 
 
-class MigrationsPending(RuntimeError):
+class MigrationsPending(SettingsError):
     """The database schema is behind and automatic migration is off."""
+
+
+class DemoLedger(SettingsError):
+    """A real `serve` or `worker` was pointed at the ledger `bridge demo` filled."""
+
+
+# Where `bridge demo` kept its requests before it had a ledger of its own: the default one.
+_SHARED_DEFAULT_URL = "sqlite:///bridge.db"
 
 
 async def prepare_ledger(settings: Settings) -> Ledger:
@@ -74,10 +83,34 @@ async def prepare_ledger(settings: Settings) -> Ledger:
         if pending:
             applied = await ledger.migrate()
             log.info("applied migrations: %s", ", ".join(applied))
+        await check_mode(ledger, settings)
     except BaseException:
         await ledger.close()
         raise
     return ledger
+
+
+async def check_mode(ledger: Ledger, settings: Settings) -> None:
+    """Mark the demo's ledger as such; refuse it (or demo rows) anywhere else (DemoLedger).
+
+    A real worker would otherwise look the demo's made-up people up in the real workspace.
+    """
+    if settings.demo:
+        await ledger.set_meta("mode", "demo")
+        return
+    if await ledger.meta("mode") == "demo":
+        raise DemoLedger(
+            "DATABASE_URL names the ledger `bridge demo` made; point it at a database of "
+            "its own for real use"
+        )
+    if settings.database_url == _SHARED_DEFAULT_URL:
+        found = await ledger.count_for(seeded_identity_keys())
+        if found:
+            raise DemoLedger(
+                f"bridge.db holds {found} request(s) for the demo's made-up contacts, from a "
+                "`bridge demo` run before the demo had a ledger of its own (it now uses "
+                "bridge-demo.db): move bridge.db aside, or set DATABASE_URL"
+            )
 
 
 def _roots(request: Request) -> dict[str, Any]:

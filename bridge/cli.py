@@ -113,9 +113,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bridge.app import create_app
+    from bridge.standalone import preflight
     from bridge.web.server import uvicorn_options
 
     settings.require_intercom_token()
+    # Refusals (a demo ledger, pending migrations) as one line here, not a traceback later.
+    asyncio.run(preflight(settings))
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=_port(args.port), **uvicorn_options(settings))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from bridge.web.server import uvicorn_options
 
 # A fixed, public key: demo links keep working across restarts, and nothing real is signed.
 DEMO_SECRET_KEY = "demo-only-key-not-secret-0000"  # noqa: S105
+# A ledger of the demo's own, never the real one (DATABASE_URL is not read): a real worker
+# must never look the demo's made-up people up in a real workspace.
+DEMO_DATABASE_URL = "sqlite:///bridge-demo.db"
 
 
 def demo_settings(host: str, port: int) -> Settings:
@@ -32,7 +36,8 @@ def demo_settings(host: str, port: int) -> Settings:
     env["INTERCOM_BASE_URL"] = "http://sandbox.invalid"
     env["BRIDGE_PUBLIC_URL"] = f"http://{host}:{port}"
     env["BRIDGE_WORKER_IN_PROCESS"] = "true"
-    return load_settings(env)
+    env["DATABASE_URL"] = DEMO_DATABASE_URL
+    return dataclasses.replace(load_settings(env), demo=True)
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class Settings:
     proof_fields: frozenset[str] = frozenset()
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
+    demo: bool = False  # `bridge demo`'s settings (never read from the environment)
 
     def require_intercom_token(self) -> Secret:
         """The access token, or a SettingsError for commands that must reach Intercom."""

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from bridge.app import prepare_ledger
+from bridge.app import DemoLedger, check_mode, prepare_ledger
 from bridge.intercom import IntercomClient, IntercomError
 from bridge.ledger import Status, open_ledger
 from bridge.metrics import Metrics
@@ -56,6 +56,12 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
         await ledger.close()
 
 
+async def preflight(settings: Settings) -> None:
+    """Open and prepare the ledger once, so its refusals come before serving starts."""
+    ledger = await prepare_ledger(settings)
+    await ledger.close()
+
+
 async def migrate(settings: Settings) -> int:
     """Apply pending migrations and say which."""
     ledger = await open_ledger(settings.database_url)
@@ -83,9 +89,13 @@ async def check(settings: Settings) -> int:
         if pending:
             print(f"database: ok, {len(pending)} migration(s) pending: run `bridge migrate`")
         else:
+            await check_mode(ledger, settings)
             counts = await ledger.status_counts()
             summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
             print(f"database: ok ({summary})")
+    except DemoLedger as exc:
+        print(f"database: {exc}")
+        return 1
     finally:
         await ledger.close()
     async with _client(settings) as intercom:

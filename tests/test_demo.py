@@ -71,3 +71,11 @@ def test_demo_prints_working_unsubscribe_and_preference_links(demo: tuple[str, s
     assert httpx.get(unsubscribe[0]).status_code == 200
     overview = httpx.get(f"{base}/")
     assert overview.status_code == 200 and "/preferences/" in overview.text
+
+
+def test_demo_keeps_a_ledger_of_its_own(demo: tuple[str, str], tmp_path: Path) -> None:
+    # The real default, bridge.db, is never touched: the demo's people must not reach it.
+    _, printed = demo
+    assert "ledger: sqlite:///bridge-demo.db" in printed
+    assert (tmp_path / "bridge-demo.db").exists()
+    assert not (tmp_path / "bridge.db").exists()

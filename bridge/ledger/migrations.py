@@ -124,6 +124,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "0004_ledger_meta",
+        (
+            # Facts about the ledger itself: `mode = demo` marks the ledger `bridge demo` made,
+            # which a real `serve` or `worker` refuses to use.
+            """CREATE TABLE ledger_meta (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+        ),
+    ),
+)
+
 _CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

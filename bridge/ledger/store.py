@@ -276,6 +276,35 @@ class Ledger:
                 {**id_params, **status_params, "now": to_micros(now or utcnow())},
             )
 
+    async def meta(self, name: str) -> str | None:
+        """A fact about the ledger itself (e.g. `mode`), or None."""
+        async with self.database.transaction(write=False) as tx:
+            row = await tx.fetchone(
+                "SELECT value FROM ledger_meta WHERE name = :name", {"name": name}
+            )
+        return None if row is None else str(row["value"])
+
+    async def set_meta(self, name: str, value: str) -> None:
+        """Record a fact about the ledger itself."""
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO ledger_meta (name, value) VALUES (:name, :value)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                {"name": name, "value": value},
+            )
+
+    async def count_for(self, contact_keys: Sequence[str]) -> int:
+        """How many requests name any of these people (by `Identity.key`)."""
+        if not contact_keys:
+            return 0
+        keys, params = in_list("key", contact_keys)
+        async with self.database.transaction(write=False) as tx:
+            row = await tx.fetchone(
+                f"SELECT COUNT(*) AS n FROM consent_requests WHERE contact_key IN {keys}",  # noqa: S608
+                params,
+            )
+        return 0 if row is None else int(row["n"])
+
     async def unsettled(self, contact_key: str, *, limit: int = 200) -> list[ConsentRequest]:
         """A person's requests still waiting for the worker (pending or leased), oldest first."""
         async with self.database.transaction(write=False) as tx:

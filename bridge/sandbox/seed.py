@@ -194,3 +194,13 @@ def seed(workspace: Workspace) -> None:
             )
         contact["language_override"] = language
         workspace.preferences[contact["id"]].update(explicit)
+
+
+def seeded_identity_keys() -> list[str]:
+    """`Identity.key` of every way to name a seeded contact (their ids, emails, phones...)."""
+    keys = []
+    for spec in _CONTACTS:
+        for field in ("contact_id", "email", "phone", "external_id"):
+            if spec.get(field):
+                keys.append(f"{field}:{spec[field]}")
+    return keys
