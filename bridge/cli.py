@@ -1,22 +1,35 @@
-"""The `bridge` command: demo, serve, worker, link, links, check, migrate, replay."""
+"""The `bridge` command: demo, serve, worker, link, links, check, migrate, replay.
+
+Every mistake in running it is one line on stderr and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from bridge.consent import Channel, Identity, Scope
-from bridge.links import LinkClaims, Purpose
+from bridge.consent import Channel
+from bridge.link_checks import LinkRefused
+from bridge.links import Purpose
 from bridge.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger("bridge")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _configure_logging(level: str) -> None:
@@ -31,81 +44,43 @@ def _port(value: str | None) -> int:
     return int(value or os.environ.get("PORT") or 8000)
 
 
-def _add_identity_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    who = parser.add_mutually_exclusive_group(required=required)
+def _add_identity_arguments(parser: argparse.ArgumentParser) -> None:
+    """One of `--contact-id`, `--email`, `--phone`, `--external-id`."""
+    who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--contact-id", help="Intercom contact id")
     who.add_argument("--email")
-    who.add_argument("--phone", help="E.164, e.g. +353871234567")
+    who.add_argument("--phone", help="international form, e.g. +353871234567")
     who.add_argument("--external-id")
-    parser.add_argument(
+
+
+def _add_scope_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--subscription ID ...` or `--channel`, and `--locale`."""
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
         "--subscription",
         action="append",
         default=[],
         metavar="ID",
         help="subscription type id (repeatable); default: all types",
     )
-    parser.add_argument(
+    scope.add_argument(
         "--channel", choices=[c.value for c in Channel], help="every live type of one channel"
     )
     parser.add_argument("--locale", help="language of the page, e.g. fr")
 
 
-def _claims(identity: Identity, args: argparse.Namespace) -> LinkClaims:
-    if args.subscription and args.channel:
-        raise SettingsError("--subscription and --channel: give one or the other")
-    scope = Scope(
-        type_ids=tuple(args.subscription),
-        channel=Channel(args.channel) if args.channel else None,
-    )
-    return LinkClaims(identity, scope, args.locale)
-
-
 def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
-    """Print one signed link."""
-    from bridge.app import build_signer
+    """Print one signed link, once who it is for and what it covers have been checked."""
+    from bridge.link_commands import link
 
-    identity = Identity(
-        contact_id=args.contact_id, email=args.email, phone=args.phone, external_id=args.external_id
-    )
-    signer = build_signer(settings)
-    print(signer.url(settings.public_url, Purpose(args.purpose), _claims(identity, args)))
-    return 0
+    return link(settings, args)
 
 
 def cmd_links(settings: Settings, args: argparse.Namespace) -> int:
-    """Add unsubscribe and preferences link columns to every row of a CSV (mail merge)."""
-    from bridge.app import build_signer
+    """Add link columns to every row of a CSV (mail merge), once every row has been checked."""
+    from bridge.link_commands import links
 
-    signer = build_signer(settings)
-    columns = {
-        "contact_id": "contact_id",
-        "email": "email",
-        "phone": "phone",
-        "external_id": "external_id",
-    }
-    with open(args.csv, newline="", encoding="utf-8") as source:
-        reader = csv.DictReader(source)
-        fields = list(reader.fieldnames or [])
-        known = [c for c in columns if c in fields]
-        if not known:
-            raise SettingsError(
-                f"--csv {args.csv}: needs a column named contact_id, email, phone or external_id"
-            )
-        writer = csv.DictWriter(sys.stdout, [*fields, "unsubscribe_url", "preferences_url"])
-        writer.writeheader()
-        for number, row in enumerate(reader, start=2):
-            values = {c: (row.get(c) or "").strip() or None for c in known}
-            if not any(values.values()):
-                raise SettingsError(f"--csv {args.csv}: line {number} has no identity value")
-            claims = _claims(Identity(**values), args)
-            writer.writerow(
-                {
-                    **row,
-                    "unsubscribe_url": signer.url(settings.public_url, Purpose.UNSUBSCRIBE, claims),
-                    "preferences_url": signer.url(settings.public_url, Purpose.PREFERENCES, claims),
-                }
-            )
-    return 0
+    return links(settings, args)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -163,7 +138,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `bridge` command."""
-    parser = argparse.ArgumentParser(prog="bridge", description=__doc__)
+    parser = _Parser(prog="bridge", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
@@ -182,12 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--once", action="store_true", help="apply what is due now, then exit")
     sub = command("link", cmd_link, "print a signed link")
     sub.add_argument("purpose", choices=[p.value for p in Purpose])
-    _add_identity_arguments(sub, required=True)
+    _add_identity_arguments(sub)
+    _add_scope_arguments(sub)
     sub = command("links", cmd_links, "add link columns to every row of a CSV (mail merge)")
     sub.add_argument("--csv", required=True, metavar="FILE")
-    sub.add_argument("--subscription", action="append", default=[], metavar="ID")
-    sub.add_argument("--channel", choices=[c.value for c in Channel])
-    sub.add_argument("--locale")
+    _add_scope_arguments(sub)
     command("check", cmd_check, "validate settings, database and the Intercom token")
     command("migrate", cmd_migrate, "apply database migrations")
     sub = command("replay", cmd_replay, "requeue dead/unmatched requests, or the given ids")
@@ -196,9 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `bridge` console script."""
-    args = build_parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    intercom_transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """Entry point of the `bridge` console script; tests pass the sandbox as the transport."""
+    try:
+        # The transport rides on the namespace so that every command can reach it.
+        args = build_parser().parse_args(
+            argv, argparse.Namespace(intercom_transport=intercom_transport)
+        )
+    except SystemExit as stop:  # argparse has printed the help, or its one-line error
+        return stop.code if isinstance(stop.code, int) else 2
+    where = f"bridge {args.command}"
     try:
         if args.command == "demo":
             _configure_logging(os.environ.get("BRIDGE_LOG_LEVEL", "INFO").upper())
@@ -208,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(settings, args))
     except SettingsError as exc:
         print(f"bridge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except LinkRefused as exc:
+        print(f"{where}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

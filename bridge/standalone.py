@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 
+import httpx
+
 from bridge.app import prepare_ledger
 from bridge.intercom import IntercomClient, IntercomError
 from bridge.ledger import Status, open_ledger
@@ -17,18 +19,22 @@ from bridge.worker import Worker
 log = logging.getLogger("bridge")
 
 
-def _client(settings: Settings) -> IntercomClient:
+def intercom_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> IntercomClient:
+    """A client for the configured workspace; tests pass the sandbox as `transport`."""
     return IntercomClient(
         settings.require_intercom_token().reveal(),
         base_url=settings.intercom_base_url,
         version=settings.intercom_version,
+        transport=transport,
         timeout=settings.intercom_timeout,
     )
 
 
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
-    intercom = _client(settings)
+    intercom = intercom_client(settings)
     ledger = await prepare_ledger(settings)
     worker = Worker(
         ledger,
@@ -88,7 +94,7 @@ async def check(settings: Settings) -> int:
             print(f"database: ok ({summary})")
     finally:
         await ledger.close()
-    async with _client(settings) as intercom:
+    async with intercom_client(settings) as intercom:
         try:
             types = await intercom.list_subscription_types()
         except IntercomError as exc:

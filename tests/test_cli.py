@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,9 +12,8 @@ import pytest
 from bridge.cli import main
 from bridge.consent import ConsentRequest, Identity, Scope, Wanted, utcnow
 from bridge.ledger import Status, open_ledger
-from bridge.links import LinkSigner, Purpose
 from bridge.sandbox import Sandbox
-from tests.conftest import SANDBOX_TOKEN, SECRET
+from tests.conftest import SANDBOX_TOKEN
 from tests.live import free_port, serving
 
 
@@ -25,67 +22,6 @@ def served_sandbox(sandbox: Sandbox) -> Iterator[str]:
     """The sandbox over real HTTP on a free localhost port; its base URL."""
     with serving(sandbox.app, free_port()) as url:
         yield url
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """A clean environment with the required keys and a per-test ledger."""
-    for name in ("INTERCOM_ACCESS_TOKEN", "BRIDGE_CONFIG", "INTERCOM_BASE_URL", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BRIDGE_SECRET_KEYS", SECRET)
-    monkeypatch.setenv("BRIDGE_PUBLIC_URL", "https://consent.example.com")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    return monkeypatch
-
-
-def test_link_prints_a_working_signed_link(
-    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert (
-        main(
-            [
-                "link",
-                "unsubscribe",
-                "--email",
-                "Jane@Example.com",
-                "--subscription",
-                "93",
-                "--subscription",
-                "95",
-                "--locale",
-                "fr",
-            ]
-        )
-        == 0
-    )
-    url = capsys.readouterr().out.strip()
-    assert url.startswith("https://consent.example.com/unsubscribe/")
-    claims = LinkSigner([SECRET]).claims(Purpose.UNSUBSCRIBE, url.rsplit("/", 1)[1])
-    assert claims.identity == Identity(email="jane@example.com")
-    assert claims.scope == Scope(type_ids=("93", "95")) and claims.locale == "fr"
-
-
-def test_link_refuses_two_scopes_in_one_line(
-    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert (
-        main(
-            [
-                "link",
-                "preferences",
-                "--contact-id",
-                "abc",
-                "--subscription",
-                "1",
-                "--channel",
-                "sms",
-            ]
-        )
-        == 2
-    )
-    assert capsys.readouterr().err.strip() == (
-        "bridge: configuration error: --subscription and --channel: give one or the other"
-    )
 
 
 def test_missing_secret_keys_is_one_clear_line(
@@ -103,20 +39,6 @@ def test_serve_refuses_without_an_intercom_token(
 ) -> None:
     assert main(["serve"]) == 2
     assert "INTERCOM_ACCESS_TOKEN: required" in capsys.readouterr().err
-
-
-def test_links_adds_columns_to_a_csv(
-    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    source = tmp_path / "people.csv"
-    source.write_text("name,email\nJane,jane@example.com\nSam,sam@example.com\n")
-    assert main(["links", "--csv", str(source), "--channel", "email"]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["name"] for r in rows] == ["Jane", "Sam"]
-    signer = LinkSigner([SECRET])
-    claims = signer.claims(Purpose.PREFERENCES, rows[1]["preferences_url"].rsplit("/", 1)[1])
-    assert claims.identity == Identity(email="sam@example.com")
-    assert rows[0]["unsubscribe_url"].startswith("https://consent.example.com/unsubscribe/")
 
 
 def test_migrate_then_check_then_worker_once(
@@ -177,3 +99,22 @@ def test_replay_requeues_dead_requests(
     assert main(["replay"]) == 0
     assert capsys.readouterr().out.strip() == "requeued 1 request(s)"
     assert asyncio.run(statuses()) == [Status.PENDING]
+
+
+def test_a_mistake_on_the_command_line_is_one_line(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([]) == 2
+    assert capsys.readouterr().err == (
+        "bridge: error: the following arguments are required: COMMAND (see `bridge --help`)\n"
+    )
+    assert main(["links"]) == 2
+    assert capsys.readouterr().err == (
+        "bridge links: error: the following arguments are required: --csv "
+        "(see `bridge links --help`)\n"
+    )
+
+
+def test_help_still_prints_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["link", "--help"]) == 0
+    assert "--subscription ID" in capsys.readouterr().out
