@@ -1,17 +1,19 @@
 """The `bridge` command: demo, serve, worker, link, links, check, migrate, replay.
 
-Every mistake in running it is one line on stderr and exit code 2, never a traceback.
+Every mistake in running it is one line on stderr and exit code 2, never a traceback; a
+database that cannot be used is one line and exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from bridge.consent import Channel
@@ -23,6 +25,15 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("bridge")
+MAX_REQUEST_ID = 2**63 - 1  # the ledger's ids are 64-bit on both databases
+
+
+class UsageError(ValueError):
+    """The command was run wrongly; the message is one line saying how."""
+
+
+class CommandFailed(RuntimeError):
+    """The command could not do its work (its database, say); the message is one line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,8 +51,41 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _port(value: str | None) -> int:
-    return int(value or os.environ.get("PORT") or 8000)
+def _port_number(value: str) -> int:
+    """A TCP port, for argparse."""
+    if not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1 to 65535)")
+    return int(value)
+
+
+def _port(value: int | None) -> int:
+    if value is not None:
+        return value
+    # Platforms such as Heroku say which port to listen on in $PORT.
+    try:
+        return _port_number(os.environ.get("PORT") or "8000")
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"PORT: {exc}") from None
+
+
+def _request_id(value: str) -> int:
+    """A ledger request id, for argparse."""
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_REQUEST_ID):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a request id (a whole number from 1)")
+    return int(value)
+
+
+def _with_ledger(work: Coroutine[Any, Any, int]) -> int:
+    """Run a command that uses the ledger; a database it cannot use is one line, not a trace."""
+    from bridge.app import MigrationsPending
+    from bridge.ledger import LedgerUnavailable
+
+    try:
+        return asyncio.run(work)
+    except LedgerUnavailable as exc:
+        raise CommandFailed(f"{exc}: check DATABASE_URL and that the database is up") from None
+    except MigrationsPending as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def _add_identity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,28 +156,28 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run a worker alone until SIGTERM/SIGINT (or, with --once, until nothing is due)."""
     from bridge.standalone import run_worker
 
-    return asyncio.run(run_worker(settings, once=args.once))
+    return _with_ledger(run_worker(settings, once=args.once))
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
     from bridge.standalone import migrate
 
-    return asyncio.run(migrate(settings))
+    return _with_ledger(migrate(settings))
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     """Check settings, database and the Intercom token; list the subscription types."""
     from bridge.standalone import check
 
-    return asyncio.run(check(settings))
+    return _with_ledger(check(settings))
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Put dead or unmatched requests (or the given ids) back in the queue."""
     from bridge.standalone import replay
 
-    return asyncio.run(replay(settings, ids=args.ids, statuses=args.status))
+    return _with_ledger(replay(settings, ids=args.ids, statuses=args.status))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = command(name, func, text)
         sub.add_argument("--host", default="127.0.0.1")
-        sub.add_argument("--port", help="default: $PORT or 8000")
+        sub.add_argument("--port", type=_port_number, help="default: $PORT or 8000")
     sub = command("worker", cmd_worker, "a worker process alone")
     sub.add_argument("--once", action="store_true", help="apply what is due now, then exit")
     sub = command("link", cmd_link, "print a signed link")
@@ -165,9 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     command("check", cmd_check, "validate settings, database and the Intercom token")
     command("migrate", cmd_migrate, "apply database migrations")
     sub = command("replay", cmd_replay, "requeue dead/unmatched requests, or the given ids")
-    sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+    sub.add_argument("ids", nargs="*", type=_request_id, metavar="ID")
     sub.add_argument("--status", action="append", choices=["dead", "unmatched"], default=[])
     return parser
+
+
+def _stdout_gone() -> int:
+    # The reader went away (`bridge links ... | head`): stop quietly, as other tools do, and
+    # point stdout at /dev/null so that Python's own flush at exit does not complain.
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
 
 
 def main(
@@ -194,9 +246,14 @@ def main(
     except SettingsError as exc:
         print(f"bridge: configuration error: {exc}", file=sys.stderr)
         return 2
-    except LinkRefused as exc:
+    except (UsageError, LinkRefused) as exc:
         print(f"{where}: error: {exc}", file=sys.stderr)
         return 2
+    except CommandFailed as exc:
+        print(f"{where}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return _stdout_gone()
     except KeyboardInterrupt:
         return 130
 

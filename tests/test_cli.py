@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +16,7 @@ from bridge.cli import main
 from bridge.consent import ConsentRequest, Identity, Scope, Wanted, utcnow
 from bridge.ledger import Status, open_ledger
 from bridge.sandbox import Sandbox
-from tests.conftest import SANDBOX_TOKEN
+from tests.conftest import SANDBOX_TOKEN, SECRET
 from tests.live import free_port, serving
 
 
@@ -118,3 +121,87 @@ def test_a_mistake_on_the_command_line_is_one_line(
 def test_help_still_prints_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["link", "--help"]) == 0
     assert "--subscription ID" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given", ["abc", "-1", "0", "99999999999999999999999", "²"])
+def test_replay_refuses_what_is_not_a_request_id(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    assert main(["replay", "--", given]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"bridge replay: error: argument ID: {given!r} is not a request id (a whole number "
+        "from 1) (see `bridge replay --help`)\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_bad_port_is_one_line(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert main([command, "--port", "http"]) == 2
+    assert capsys.readouterr().err == (
+        f"bridge {command}: error: argument --port: 'http' is not a port number (1 to 65535) "
+        f"(see `bridge {command} --help`)\n"
+    )
+
+
+def test_a_bad_port_in_the_environment_is_one_line(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("PORT", "70000")
+    assert main(["demo"]) == 2
+    assert capsys.readouterr().err == (
+        "bridge demo: error: PORT: '70000' is not a port number (1 to 65535)\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["migrate", "replay", "worker"])
+def test_a_database_that_cannot_be_opened_is_one_line(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    env.setenv("INTERCOM_ACCESS_TOKEN", SANDBOX_TOKEN)
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'folder' / 'bridge.db'}")
+    code = main([command, "--once"] if command == "worker" else [command])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (1, "")
+    assert captured.err == (
+        f"bridge {command}: error: the ledger database is unavailable (OperationalError): "
+        "check DATABASE_URL and that the database is up\n"
+    )
+
+
+def test_replay_on_a_database_needing_migrations_is_one_line(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("BRIDGE_AUTO_MIGRATE", "false")
+    assert main(["replay"]) == 1
+    assert capsys.readouterr().err == (
+        "bridge replay: error: the database needs 1 migration(s) (0001_ledger): "
+        "run `bridge migrate`, or set BRIDGE_AUTO_MIGRATE=true\n"
+    )
+
+
+def test_links_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(20_000)))
+    environment = {
+        **os.environ,
+        "BRIDGE_SECRET_KEYS": SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+    }
+    environment.pop("INTERCOM_ACCESS_TOKEN", None)
+    # As the console script runs it: main() without the SIGPIPE reset of `python -m`.
+    script = "import sys; from bridge.cli import main; sys.exit(main())"
+    with subprocess.Popen(
+        [sys.executable, "-c", script, "links", "--csv", str(people)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline() == b"email,unsubscribe_url,preferences_url\r\n"
+        process.stdout.close()  # what `| head -1` does
+        assert process.stderr.read() == b""
+        assert process.wait(timeout=30) == 1
