@@ -98,6 +98,7 @@ def test_an_old_mac_file_with_only_carriage_returns_is_read_by_line() -> None:
         (b"email,name\na@example.com,Al,x\n", "line 2 has 3 fields but the header has 2"),
         (b'email\n"a@example.com"x\n', "line 2: ',' expected after '\"'"),
         (b"email\nJos\xe9@example.com\n", f"line 2 {NOT_UTF8}"),
+        (b"\xef\xbb\xbfemail\na@example.com\n\nJos\xe9@example.com\n", f"line 4 {NOT_UTF8}"),
         (b"\xff\xfee\x00m\x00", f"line 1 {NOT_UTF8}"),  # Excel's "Unicode text" is UTF-16
     ],
 )  # fmt: skip
