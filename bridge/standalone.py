@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 
+import httpx
+
 from bridge.app import DemoLedger, check_mode, prepare_ledger
 from bridge.intercom import IntercomClient, IntercomError
 from bridge.ledger import Status, open_ledger
@@ -17,18 +19,22 @@ from bridge.worker import Worker
 log = logging.getLogger("bridge")
 
 
-def _client(settings: Settings) -> IntercomClient:
+def intercom_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> IntercomClient:
+    """A client for the configured workspace; tests pass the sandbox as `transport`."""
     return IntercomClient(
         settings.require_intercom_token().reveal(),
         base_url=settings.intercom_base_url,
         version=settings.intercom_version,
+        transport=transport,
         timeout=settings.intercom_timeout,
     )
 
 
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
-    intercom = _client(settings)
+    intercom = intercom_client(settings)
     ledger = await prepare_ledger(settings)
     worker = Worker(
         ledger,
@@ -56,10 +62,11 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
         await ledger.close()
 
 
-async def preflight(settings: Settings) -> None:
+async def preflight(settings: Settings) -> int:
     """Open and prepare the ledger once, so its refusals come before serving starts."""
     ledger = await prepare_ledger(settings)
     await ledger.close()
+    return 0
 
 
 async def migrate(settings: Settings) -> int:
@@ -98,7 +105,7 @@ async def check(settings: Settings) -> int:
         return 1
     finally:
         await ledger.close()
-    async with _client(settings) as intercom:
+    async with intercom_client(settings) as intercom:
         try:
             types = await intercom.list_subscription_types()
         except IntercomError as exc:

@@ -38,6 +38,17 @@ def make_settings(database_url: str, **env: str) -> Settings:
 
 
 @pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """For commands: a clean environment with the required keys and a per-test ledger."""
+    for name in ("INTERCOM_ACCESS_TOKEN", "BRIDGE_CONFIG", "INTERCOM_BASE_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BRIDGE_SECRET_KEYS", SECRET)
+    monkeypatch.setenv("BRIDGE_PUBLIC_URL", "https://consent.example.com")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    return monkeypatch
+
+
+@pytest.fixture
 def sandbox() -> Sandbox:
     """A fresh seeded sandbox workspace."""
     return Sandbox(token=SANDBOX_TOKEN)
