@@ -28,9 +28,12 @@ _TOKEN = {
     "name": "token",
     "in": "path",
     "required": True,
-    "description": "The signed token of a preferences link (`bridge link preferences`).",
-    "schema": {"type": "string", "minLength": 1},
+    "description": "The signed token of a preferences link (`bridge link preferences`): "
+    "three dot-separated base64url parts. One that is well formed but not signed by the "
+    "bridge, or has expired, is answered 400.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"},
 }
+_NOT_FOUND = _error("No such address (a token cut short at a slash, say).")
 _LANG = {
     "name": "lang",
     "in": "query",
@@ -97,7 +100,8 @@ _SCHEMAS: dict[str, Any] = {
             "recorded": {
                 "type": "integer",
                 "minimum": 0,
-                "description": "PUT only: consent requests recorded (changed types).",
+                "description": "PUT only: consent requests newly recorded, one per changed "
+                "type; 0 when nothing changed or the same Idempotency-Key was sent before.",
             },
         },
         "additionalProperties": False,
@@ -162,6 +166,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                     "responses": {
                         "200": _PREFERENCES,
                         "400": _error("The token is invalid or expired."),
+                        "404": _NOT_FOUND,
                     },
                 },
                 "put": {
@@ -173,7 +178,9 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "description": "Retrying with the same key records nothing twice.",
+                            "description": "Retrying with the same key records nothing twice "
+                            "(the key is scoped to the link: another person's same key is "
+                            "their own).",
                             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,64}$"},
                         },
                     ],
@@ -185,7 +192,11 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _PREFERENCES,
-                        "400": _error("The token is invalid, or the body is not JSON."),
+                        "400": _error(
+                            "The token is invalid or expired, the Idempotency-Key is "
+                            "malformed, or the body is not JSON."
+                        ),
+                        "404": _NOT_FOUND,
                         "413": _error("The body is too large."),
                         "415": _error("The body is not application/json."),
                         "422": _error("The body names a type not on this link, or is malformed."),
