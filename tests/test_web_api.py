@@ -262,3 +262,15 @@ def test_intercom_down_put_still_records_when_types_are_cached(
     assert states.pop("95") is True  # the change itself is known
     assert set(states.values()) == {None}
     assert [r.request.scope.type_ids for r in recorded(api)] == [("95",)]
+
+
+def test_a_body_over_the_limit_is_a_json_413(api: TestClient) -> None:
+    response = api.put(
+        api_path(LinkClaims(JANE)),
+        content=b'{"types": []}' + b" " * 70_000,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "Request too large"
+    assert recorded(api) == []
