@@ -101,6 +101,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "0002_contact_leases",
+        (
+            # One request at a time per Intercom contact, whichever identity led to it. A lease
+            # names its request, so two requests in one worker exclude each other too, and its
+            # owner, whose heartbeat extends it and who hands it back on stopping.
+            """CREATE TABLE contact_leases (
+                contact_id TEXT PRIMARY KEY,
+                request_id BIGINT NOT NULL REFERENCES consent_requests (id),
+                lease_owner TEXT NOT NULL,
+                lease_until BIGINT NOT NULL
+            )""",
+            # Settling a request drops its leases by request id.
+            "CREATE INDEX contact_leases_request ON contact_leases (request_id)",
+        ),
+    ),
 )
 
 _CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
