@@ -1,8 +1,8 @@
 """Applies one claimed request to Intercom and records the outcome in the ledger.
 
 The worker owns claiming, concurrency and shutdown; this owns what happens to one request:
-pick its types, find its contacts, skip what a newer event already settled, make the paced
-calls, and finish, retry, park or give up.
+pick its types, find its contacts and take its turn on them, skip what a newer event already
+settled, make the paced calls, and finish, retry, park or give up.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from bridge.consent import Action, Call, ConsentRequest, SubscriptionType, UnknownTypes, plan
+from bridge.contact_turns import ContactTurns
 from bridge.contacts import ContactResolver
 from bridge.intercom import IntercomClient, IntercomError, NotFound, RateLimited, Unauthorized
 from bridge.ledger import Claimed, Ledger, Outcome, Status
@@ -71,6 +72,9 @@ class Applier:
         self.clock = clock
         self.rng = rng
         self.owner = owner
+        self.turns = ContactTurns(
+            ledger, metrics, lease_seconds=settings.lease_seconds, clock=clock, rng=rng, owner=owner
+        )
 
     async def apply(self, claimed: Claimed) -> None:
         """Apply one request and record what happened; Unauthorized propagates to the worker."""
@@ -106,10 +110,15 @@ class Applier:
         if not contact_ids:
             await self._not_found(claimed, "no Intercom contact matches")
             return
+        # last_applied is read under a lease on the contacts: the same person's requests
+        # through other identities queue apart and may be running right now.
+        newest = await self.turns.take(claimed, contact_ids, [t.id for t in types])
+        if newest is None:
+            return
         done = _Applied()
         try:
             for contact_id in contact_ids:
-                await self._apply_to_contact(request, contact_id, types, done)
+                await self._apply_to_contact(request, contact_id, types, newest[contact_id], done)
         except ContactGone:
             self.contacts.forget(request.identity)
             await self._not_found(claimed, "the Intercom contact no longer exists", done)
@@ -134,9 +143,9 @@ class Applier:
         request: ConsentRequest,
         contact_id: str,
         types: Sequence[SubscriptionType],
+        newest: Mapping[str, datetime],
         done: _Applied,
     ) -> None:
-        newest = await self.ledger.last_applied(contact_id, [t.id for t in types])
         current = [t for t in types if t.id not in newest or newest[t.id] <= request.occurred_at]
         done.superseded += len(types) - len(current)
         if not current:

@@ -7,9 +7,11 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
+from starlette import types as asgi
 
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
 from bridge.intercom import IntercomClient
@@ -113,6 +115,25 @@ def ask(
         T0 + timedelta(minutes=minutes),
         "test",
         event or f"e-{random.random()}",
+    )
+
+
+def unique_person(sandbox: Sandbox) -> tuple[str, str]:
+    """A new contact's email and id, unlike any other test's.
+
+    PostgreSQL claims lock contact keys server-wide, across test schemas, and the sandbox's own
+    ids repeat between workspaces created in the same second.
+    """
+    email, contact_id = f"{uuid4().hex}@example.com", uuid4().hex[:24]
+    sandbox.add_contact(email=email, contact_id=contact_id)
+    return email, contact_id
+
+
+def outcome_count(worker: Worker, result: str) -> float:
+    """How many requests a worker counted under one outcome."""
+    return (
+        worker.metrics.registry.get_sample_value("bridge_worker_outcomes_total", {"result": result})
+        or 0.0
     )
 
 
@@ -353,3 +374,185 @@ async def test_stop_finishes_what_it_can_and_releases_the_rest(
     ) as intercom:
         await make_worker(ledger, intercom, clock, owner="next").run_until_idle()
     assert await statuses(ledger) == ["applied"] * 4
+
+
+# Turns on a contact, and ordering across identities
+
+
+async def test_a_busy_contact_sends_the_request_back_without_charging_it(
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+) -> None:
+    (email, person), scope = unique_person(sandbox), Scope(type_ids=("37846",))
+    holder, waiting = await ledger.record(
+        [
+            ask(Identity(email=email), Wanted.SUBSCRIBED, scope, minutes=0),
+            ask(Identity(contact_id=person), Wanted.UNSUBSCRIBED, scope, minutes=1),
+        ],
+        received_at=clock(),
+    )
+    # Another worker is applying the email request to the contact.
+    [held] = await ledger.claim("elsewhere", limit=1, lease_seconds=60, now=clock())
+    assert held.id == holder.id
+    assert await ledger.take_contacts(
+        holder.id, "elsewhere", [person], ["37846"], lease_seconds=60, now=clock()
+    ) == {person: {}}
+    worker = make_worker(ledger, intercom, clock)
+    for _ in range(FAST.max_attempts + 2):
+        clock.advance(seconds=2)  # past the short wait
+        await worker.run_until_idle()
+        record = await ledger.get(waiting.id)
+        assert record is not None
+        assert (record.status, record.attempts) == (Status.PENDING, 0)
+        assert "waiting for another request" in (record.last_error or "")
+        wait = (record.next_attempt_at - clock()).total_seconds()
+        assert 1.0 <= wait <= 1.5
+    assert outcome_count(worker, "contact_busy") == FAST.max_attempts + 2
+    assert outcome_count(worker, "retry") == 0
+    assert sandbox.count(path_prefix=f"/contacts/{person}") == 0  # untouched meanwhile
+    assert await ledger.finish(
+        holder.id, "elsewhere", Status.APPLIED, applied=[(person, "37846")], now=clock()
+    )
+    clock.advance(seconds=2)
+    await worker.run_until_idle()
+    assert await statuses(ledger) == ["applied", "applied"]
+    assert not sandbox.receives(person, "37846")
+
+
+OPT_OUT_TYPE, OPT_IN_TYPE = "37846", "95"
+# Searches are answered a little late and subscription writes much later, though a write takes
+# effect the moment it arrives, as a slow network makes Intercom's do. So a request keyed by
+# email reads last_applied after its search, while the same person's request keyed by contact
+# id has already changed Intercom but not yet recorded it: the window an older request needs
+# to overwrite a newer one.
+SEARCH_SECONDS = 0.1
+WRITE_SECONDS = 0.3
+
+
+def answered_late(app: asgi.ASGIApp, called: asyncio.Event, opened: asyncio.Event) -> asgi.ASGIApp:
+    """The sandbox, answering nothing before `opened`, then searches and writes late."""
+
+    async def slow(scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        called.set()
+        await opened.wait()
+        method, path = scope.get("method"), scope.get("path", "")
+        if method == "POST" and path == "/contacts/search":
+            delay = SEARCH_SECONDS
+        elif method in ("POST", "DELETE") and "/subscriptions" in path:
+            delay = WRITE_SECONDS
+        else:
+            delay = 0.0
+
+        async def send_late(message: asgi.Message) -> None:
+            if message["type"] == "http.response.start" and delay:
+                await asyncio.sleep(delay)
+            await send(message)
+
+        await app(scope, receive, send_late)
+
+    return slow
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """Someone who asked twice, through their email and through their contact id."""
+
+    email: str
+    contact_id: str
+    type_id: str
+    later: Wanted
+    email_first: bool
+
+    def requests(self, first_minute: float, second_minute: float) -> list[ConsentRequest]:
+        """The earlier request and the later one, which wants the opposite."""
+        by_email, by_id = Identity(email=self.email), Identity(contact_id=self.contact_id)
+        first, second = (by_email, by_id) if self.email_first else (by_id, by_email)
+        earlier = Wanted.SUBSCRIBED if self.later is Wanted.UNSUBSCRIBED else Wanted.UNSUBSCRIBED
+        scope = Scope(type_ids=(self.type_id,))
+        return [
+            ask(first, earlier, scope, minutes=first_minute),
+            ask(second, self.later, scope, minutes=second_minute),
+        ]
+
+
+async def test_a_person_s_later_choice_wins_across_identities_and_workers(
+    ledger: Ledger, database_url: str, sandbox: Sandbox, clock: Clock
+) -> None:
+    # Every combination of which way the person went, which identity asked first and which
+    # kind of type it was, three times over.
+    people = [
+        Person(
+            *unique_person(sandbox),
+            OPT_OUT_TYPE if i // 4 % 2 else OPT_IN_TYPE,
+            Wanted.SUBSCRIBED if i % 2 else Wanted.UNSUBSCRIBED,
+            email_first=bool(i // 2 % 2),
+        )
+        for i in range(24)
+    ]
+    # Claims go oldest first, 16 to a worker, one worker after another (see below). The first
+    # twelve people asked twice in a row, so their two requests meet inside one worker; eight
+    # of the others asked far apart, so theirs are claimed by two different workers.
+    requests = [r for i, p in enumerate(people[:12]) for r in p.requests(i * 0.2, i * 0.2 + 0.1)]
+    requests += [
+        r for i, p in enumerate(people[12:]) for r in p.requests(2.4 + i * 0.1, 3.6 + i * 0.1)
+    ]
+    await ledger.record(requests, received_at=clock())
+    called, opened = [asyncio.Event() for _ in range(3)], asyncio.Event()
+    settings = dataclasses.replace(FAST, concurrency=16, batch_size=16)
+    # Separate ledgers and clients, as separate processes have.
+    ledgers = [ledger, await open_ledger(database_url), await open_ledger(database_url)]
+    clients = [
+        IntercomClient(
+            SANDBOX_TOKEN,
+            base_url="http://sandbox.invalid",
+            timeout=5,
+            transport=httpx.ASGITransport(app=answered_late(sandbox.app, first_call, opened)),
+        )
+        for first_call in called
+    ]
+    workers = [
+        make_worker(each, client, clock, settings, owner=f"w{i}")
+        for i, (each, client) in enumerate(zip(ledgers, clients, strict=True))
+    ]
+    runs: list[asyncio.Task[None]] = []
+    try:
+        async with asyncio.timeout(30):
+            # Each worker starts once the one before has claimed its batch (and so called
+            # Intercom), and Intercom answers nobody until all three have: so the batches are
+            # the same every time. (PostgreSQL claimers starting at one instant lock the same
+            # oldest rows and all but one find nothing; a worker whose calls were answered would
+            # claim more as soon as its first requests were done.)
+            for worker, first_call in zip(workers, called, strict=True):
+                runs.append(asyncio.create_task(worker.run_until_idle()))
+                calling = asyncio.create_task(first_call.wait())
+                await asyncio.wait([runs[-1], calling], return_when=asyncio.FIRST_COMPLETED)
+                calling.cancel()
+                assert not runs[-1].done(), f"{worker.owner} found nothing to claim"
+            opened.set()
+            await asyncio.gather(*runs)
+            for _ in range(4):
+                if (await ledger.status_counts())[Status.PENDING] == 0:
+                    break
+                clock.advance(seconds=2)  # past the short wait of requests whose contact was busy
+                await asyncio.gather(*(worker.run_until_idle() for worker in workers))
+    finally:
+        for run in runs:  # only a failure leaves any running
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        for client in clients:
+            await client.aclose()
+        for other in ledgers[1:]:
+            await other.close()
+
+    wrong = [
+        p
+        for p in people
+        if sandbox.receives(p.contact_id, p.type_id) != (p.later is Wanted.SUBSCRIBED)
+    ]
+    assert wrong == [], f"{len(wrong)} of {len(people)} people ended in their earlier choice"
+    records = {r.request.event_id: r for r in await ledger.list_requests(limit=100)}
+    for request in requests[1::2]:  # each person's later request was applied, never superseded
+        assert records[request.event_id].status is Status.APPLIED
+    assert {r.status for r in records.values()} <= {Status.APPLIED, Status.SUPERSEDED}
+    # The requests did meet, and every worker applied some.
+    assert sum(outcome_count(worker, "contact_busy") for worker in workers) > 0
+    assert all(outcome_count(worker, "applied") > 0 for worker in workers)

@@ -101,10 +101,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
-)
-
-# Version 2 is the contact leases (ordering a person's requests across identities).
-MIGRATIONS += (
+    Migration(
+        2,
+        "0002_contact_leases",
+        (
+            # One request at a time per Intercom contact, whichever identity led to it. A lease
+            # names its request, so two requests in one worker exclude each other too, and its
+            # owner, whose heartbeat extends it and who hands it back on stopping.
+            """CREATE TABLE contact_leases (
+                contact_id TEXT PRIMARY KEY,
+                request_id BIGINT NOT NULL REFERENCES consent_requests (id),
+                lease_owner TEXT NOT NULL,
+                lease_until BIGINT NOT NULL
+            )""",
+            # Settling a request drops its leases by request id.
+            "CREATE INDEX contact_leases_request ON contact_leases (request_id)",
+        ),
+    ),
     Migration(
         3,
         "0003_signature_uses",
@@ -122,9 +135,6 @@ MIGRATIONS += (
             "CREATE INDEX signature_uses_expiry ON signature_uses (expires_at)",
         ),
     ),
-)
-
-MIGRATIONS += (
     Migration(
         4,
         "0004_ledger_meta",

@@ -8,7 +8,7 @@ from datetime import datetime
 from bridge.consent import ConsentRequest, utcnow
 from bridge.logsafe import event_ref
 
-from . import leases, migrations, queries, signatures
+from . import contact_leases, leases, migrations, queries, signatures
 from .codec import (
     checked_text,
     decode_request,
@@ -156,14 +156,55 @@ class Ledger:
     async def extend_leases(
         self, owner: str, ids: Sequence[int], *, lease_seconds: float, now: datetime
     ) -> None:
-        """Push back the end of the leases `owner` still holds among `ids`."""
+        """Push back the end of the leases `owner` still holds among `ids`, contacts' too."""
         if not ids:
             return
         at = to_micros(now)
+        until = at + _micros(lease_seconds)
         async with self.database.transaction() as tx:
-            await leases.extend(
-                tx, owner=owner, ids=ids, lease_until=at + _micros(lease_seconds), now=at
+            await leases.extend(tx, owner=owner, ids=ids, lease_until=until, now=at)
+            await contact_leases.extend(
+                tx, self.dialect, owner=owner, request_ids=ids, lease_until=until
             )
+
+    async def take_contacts(
+        self,
+        request_id: int,
+        owner: str,
+        contact_ids: Sequence[str],
+        type_ids: Sequence[str],
+        *,
+        lease_seconds: float,
+        now: datetime,
+    ) -> dict[str, dict[str, datetime]] | None:
+        """Lease every Intercom contact to the request, and read their `last_applied` with it.
+
+        Returns, per contact, when the newest applied event of each of `type_ids` that has
+        one happened; None, leasing nothing, when another request holds one of the contacts.
+        Settling the request (`finish`, `retry_later`, `release`) gives them up; a crashed
+        worker's leases lapse after `lease_seconds` unless `extend_leases` pushes them back.
+        """
+        at = to_micros(now)
+        async with self.database.transaction() as tx:
+            taken = await contact_leases.take(
+                tx,
+                request_id=request_id,
+                owner=owner,
+                contact_ids=contact_ids,
+                lease_until=at + _micros(lease_seconds),
+                now=at,
+            )
+            if not taken:
+                return None
+            # Read under the lease, in its transaction: one round of commits fewer per request.
+            found = {
+                contact_id: await queries.last_applied(tx, contact_id, type_ids) if type_ids else {}
+                for contact_id in contact_ids
+            }
+        return {
+            contact_id: {type_id: from_micros(micros) for type_id, micros in newest.items()}
+            for contact_id, newest in found.items()
+        }
 
     async def finish(
         self,
@@ -180,7 +221,8 @@ class Ledger:
         """Settle a leased request for good; False (and no change) if `owner` lost the lease.
 
         Each (contact_id, type_id) in `applied` moves `last_applied` forward to `occurred_at`
-        (default: the request's) unless a newer event is already there.
+        (default: the request's) unless a newer event is already there. The request's contact
+        leases end in the same transaction, so whoever takes a contact next sees that move.
         """
         status = Status(status)
         if not status.is_terminal:
@@ -199,6 +241,7 @@ class Ledger:
             )
             if stored is None:
                 return False
+            await contact_leases.release_request(tx, self.dialect, request_id)
             await leases.add_outcomes(tx, request_id, outcomes, at)
             newest = stored if occurred_at is None else to_micros(occurred_at)
             await leases.advance_last_applied(tx, request_id, applied, newest)
@@ -215,7 +258,7 @@ class Ledger:
         refund_attempt: bool = False,
         now: datetime,
     ) -> bool:
-        """Put a leased request back to pending until `next_attempt_at`; False if not held."""
+        """Back to pending until `next_attempt_at`, its contacts freed; False if not held."""
         at = to_micros(now)
         async with self.database.transaction() as tx:
             stored = await leases.settle(
@@ -230,13 +273,17 @@ class Ledger:
             )
             if stored is None:
                 return False
+            await contact_leases.release_request(tx, self.dialect, request_id)
             await leases.add_outcomes(tx, request_id, outcomes, at)
         return True
 
     async def release(self, owner: str, ids: Sequence[int] | None = None, *, now: datetime) -> int:
         """Hand `owner`'s leases (all, or those in `ids`) back at once; how many."""
         async with self.database.transaction() as tx:
-            return await leases.release(tx, owner=owner, ids=ids, now=to_micros(now))
+            # Request rows before contact rows, in every transaction that writes both.
+            released = await leases.release(tx, owner=owner, ids=ids, now=to_micros(now))
+            await contact_leases.release_owner(tx, self.dialect, owner=owner, request_ids=ids)
+        return released
 
     async def last_applied(self, contact_id: str, type_ids: Sequence[str]) -> dict[str, datetime]:
         """When the newest applied event happened, per type id that has one."""
