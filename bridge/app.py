@@ -24,7 +24,6 @@ from starlette.templating import Jinja2Templates
 from bridge.branding import Branding, load_branding
 from bridge.contacts import ContactResolver
 from bridge.i18n import DEFAULT_LANGUAGE, Catalog, load_catalogs
-from bridge.intercom import IntercomClient
 from bridge.ledger import Ledger, open_ledger
 from bridge.links import LinkSigner, Purpose
 from bridge.logsafe import install_access_log_filter
@@ -32,7 +31,7 @@ from bridge.metrics import Metrics
 from bridge.preference_center import PreferenceCenter
 from bridge.providers import load_providers
 from bridge.sandbox.seed import seeded_identity_keys
-from bridge.services import Services
+from bridge.services import Services, intercom_client
 from bridge.settings import Settings, SettingsError, load_settings
 from bridge.type_cache import TypeCache
 from bridge.web import ops, preferences, unsubscribe, webhooks
@@ -52,10 +51,6 @@ from bridge.worker import Worker
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-
-
-# How long a page remembers that Intercom has no contact for an email or phone.
-PAGE_MISS_SECONDS = 60.0
 
 
 class MigrationsPending(SettingsError):
@@ -174,7 +169,7 @@ def create_app(
     from_environment = settings is None
     try:
         settings = load_settings() if settings is None else settings
-        token = settings.require_intercom_token()
+        settings.require_intercom_token()
         branding = load_branding(settings.config)
         providers = load_providers(settings.config, settings.public_url)
     except SettingsError as exc:
@@ -201,21 +196,19 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ledger = await prepare_ledger(settings)
-        intercom = IntercomClient(
-            token.reveal(),
-            base_url=settings.intercom_base_url,
-            version=settings.intercom_version,
-            transport=intercom_transport,
-            timeout=settings.intercom_timeout,
-        )
         metrics = Metrics()
+        intercom = intercom_client(
+            settings, intercom_transport, observer=metrics.count_intercom_call
+        )
         http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
         types = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
+        contacts = ContactResolver(intercom)
         services = Services(
             settings=settings,
             ledger=ledger,
             intercom=intercom,
             types=types,
+            contacts=contacts,
             signer=build_signer(settings),
             templates=templates,
             metrics=metrics,
@@ -224,8 +217,7 @@ def create_app(
             preferences=PreferenceCenter(
                 intercom=intercom,
                 types=types,
-                # Page views are not paced: a person is waiting, and each view is one call.
-                contacts=ContactResolver(intercom, miss_ttl=PAGE_MISS_SECONDS),
+                contacts=contacts,
                 ledger=ledger,
             ),
             providers=providers,
@@ -234,7 +226,9 @@ def create_app(
         app.state.services = services
         api.state.services = services
         if settings.worker.in_process:
-            services.worker = Worker(ledger, intercom, services.types, settings.worker, metrics)
+            services.worker = Worker(
+                ledger, intercom, types, settings.worker, metrics, contacts=contacts
+            )
             services.worker.start()
         try:
             yield

@@ -20,6 +20,7 @@ from bridge.contact_turns import ContactTurns
 from bridge.contacts import ContactResolver
 from bridge.intercom import IntercomClient, IntercomError, NotFound, RateLimited, Unauthorized
 from bridge.ledger import Claimed, Ledger, Outcome, Status
+from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.pacing import RatePacer
 from bridge.settings import WorkerSettings
@@ -32,6 +33,9 @@ T = TypeVar("T")
 # A 429 inside a request is waited out in place this many times before the request is
 # handed back to the queue, so a request is not requeued for a wait of a few seconds.
 _RATE_LIMIT_RETRIES_IN_PLACE = 3
+# Bounds on the wait before a contact Intercom does not know is looked up again.
+_MISS_WAIT_MIN = 5.0
+_MISS_WAIT_MAX = 300.0
 
 
 class ContactGone(Exception):
@@ -98,7 +102,7 @@ class Applier:
                 return
             raise
         try:
-            contact_ids = await self.contacts.resolve(request.identity)
+            contact_ids = await self.contacts.resolve(request.identity, pacer=self.pacer)
         except RateLimited as exc:
             await self._requeue_for_rate_limit(claimed, exc, _Applied())
             return
@@ -155,9 +159,7 @@ class Applier:
             # Reading the list costs one call and saves one for every type already right;
             # for a single type a blind write is never worse, as attach and detach are
             # idempotent in effect.
-            listed = await self._call(
-                "list", lambda: self.intercom.list_contact_subscriptions(contact_id)
-            )
+            listed = await self._call(lambda: self.intercom.list_contact_subscriptions(contact_id))
             explicit = frozenset(t.id for t in listed)
         for call in plan(request.wanted, current, explicit):
             done.outcomes.append(await self._make_call(contact_id, call))
@@ -167,14 +169,13 @@ class Applier:
         try:
             if call.action is Action.ATTACH:
                 result = await self._call(
-                    "attach",
                     lambda: self.intercom.attach_subscription(
                         contact_id, call.type_id, call.consent_type
                     ),
                 )
             else:
                 result = await self._call(
-                    "detach", lambda: self.intercom.detach_subscription(contact_id, call.type_id)
+                    lambda: self.intercom.detach_subscription(contact_id, call.type_id)
                 )
         except NotFound as exc:
             if exc.missing == "contact":
@@ -194,23 +195,22 @@ class Applier:
             contact_id, call.type_id, call.action.value, result.status, result.request_id
         )
 
-    async def _call(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
-        """One paced Intercom call; a 429 is waited out in place a few times."""
+    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
+        """One paced Intercom call; a 429 is waited out in place a few times.
+
+        The client counts every call (bridge_intercom_calls_total), whoever makes it.
+        """
         for attempt in range(_RATE_LIMIT_RETRIES_IN_PLACE + 1):
             async with self.pacer.slot():
                 try:
-                    result = await send()
-                except IntercomError as exc:
-                    self.metrics.intercom_calls.labels(operation, str(exc.status)).inc()
-                    if isinstance(exc, RateLimited) and attempt < _RATE_LIMIT_RETRIES_IN_PLACE:
-                        self.pacer.block_until(exc.reset_at or time.time() + 1)
-                        continue
-                    raise
+                    return await send()
+                except RateLimited as exc:
+                    if attempt == _RATE_LIMIT_RETRIES_IN_PLACE:
+                        raise
+                    self.pacer.block_until(exc.reset_at or time.time() + 1)
                 finally:
                     if self.intercom.rate_limit is not None:
                         self.metrics.rate_limit_remaining.set(self.intercom.rate_limit.remaining)
-            self.metrics.intercom_calls.labels(operation, "200").inc()
-            return result
         raise AssertionError("unreachable")
 
     async def _finish(
@@ -300,22 +300,34 @@ class Applier:
         self.metrics.outcomes.labels("rate_limited").inc()
 
     async def _not_found(self, claimed: Claimed, reason: str, done: _Applied | None = None) -> None:
-        # Intercom's search lags new contacts by minutes: keep looking for a while.
+        """Look for the contact again later, less often the longer it is missing; or park it.
+
+        Intercom's search lags new contacts by minutes, so a miss is looked up again until
+        `contact_lag_seconds` have passed. Each wait is half the request's age (5 seconds at
+        the least, 5 minutes at the most): about 15 searches in the default 15 minutes, where
+        a fixed short wait made hundreds, spending the rate budget real changes need. The
+        attempt is refunded: a contact not there yet is no failure of the request's.
+        """
         age = (self.clock() - claimed.received_at).total_seconds()
-        if age < self.settings.contact_lag_seconds:
-            delay = min(
-                self.settings.contact_lag_seconds - age,
-                self._backoff(claimed.attempts).total_seconds(),
-            )
+        remaining = self.settings.contact_lag_seconds - age
+        if remaining > 0:
+            wait = min(remaining, max(_MISS_WAIT_MIN, min(age / 2, _MISS_WAIT_MAX)))
             await self.ledger.retry_later(
                 claimed.id,
                 self.owner,
                 error=reason,
-                next_attempt_at=self.clock() + timedelta(seconds=max(delay, 1.0)),
+                next_attempt_at=self.clock() + timedelta(seconds=wait),
                 outcomes=(done.outcomes if done else []),
                 refund_attempt=True,
                 now=self.clock(),
             )
             self.metrics.outcomes.labels("contact_pending").inc()
+            log.info(
+                "request %d: %s for %s yet; looking again in %.0f s",
+                claimed.id,
+                reason,
+                masked(claimed.request.identity),
+                wait,
+            )
             return
         await self._finish(claimed, Status.UNMATCHED, done or _Applied(), error=reason)

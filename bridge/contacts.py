@@ -12,29 +12,30 @@ from bridge.consent import Identity
 from bridge.intercom import IntercomClient
 from bridge.pacing import RatePacer
 
+# How long "Intercom has no such contact" is believed. Short, because search lags a contact
+# created moments ago; long enough that pages and the worker, which share one resolver, don't
+# spend the rate budget asking again and again about an address Intercom doesn't know.
+MISS_SECONDS = 60.0
+
 
 class ContactResolver:
     """Identity -> contact ids; a contact id is trusted as is, anything else is searched.
 
     An email or phone may belong to several contacts (a lead and a user): consent belongs to
-    the person, so every match is returned. Hits are cached for `ttl`; a miss only for
-    `miss_ttl` (default: not at all), since it may be Intercom's search lagging behind a
-    contact created moments ago. Pages cache misses briefly so that a link for an address
-    Intercom doesn't know yet does not search on every view.
+    the person, so every match is returned. Hits are cached for `ttl`, misses for `miss_ttl`.
+    One resolver serves the pages and the worker, so a miss found by either spares the other.
     """
 
     def __init__(
         self,
         client: IntercomClient,
-        pacer: RatePacer | None = None,
         *,
         ttl: float = 3600.0,
-        miss_ttl: float = 0.0,
+        miss_ttl: float = MISS_SECONDS,
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
-        self._pacer = pacer
         self._ttl = ttl
         self._miss_ttl = miss_ttl
         self._max_entries = max_entries
@@ -43,8 +44,12 @@ class ContactResolver:
         self._searching: dict[str, asyncio.Task[list[str]]] = {}
         self.searches = 0
 
-    async def resolve(self, identity: Identity) -> list[str]:
-        """The ids of every contact this identity names; empty when none is found (yet)."""
+    async def resolve(self, identity: Identity, *, pacer: RatePacer | None = None) -> list[str]:
+        """The ids of every contact this identity names; empty when none is found (yet).
+
+        The worker passes its `pacer`, so its searches spend the rate budget in turn; a page
+        does not, since a person is waiting.
+        """
         if identity.contact_id:
             return [identity.contact_id]
         key = identity.key
@@ -59,7 +64,7 @@ class ContactResolver:
         # so its answer is cached for the next one.
         search = self._searching.get(key)
         if search is None:
-            search = asyncio.ensure_future(self._search(identity))
+            search = asyncio.ensure_future(self._search(identity, pacer))
             self._searching[key] = search
             search.add_done_callback(lambda done: self._settled(key, done))
         return list(await asyncio.shield(search))
@@ -69,8 +74,8 @@ class ContactResolver:
         if not search.cancelled():
             search.exception()  # retrieved here, so an abandoned failure is not logged as lost
 
-    async def _search(self, identity: Identity) -> list[str]:
-        async with self._pacer.slot() if self._pacer else contextlib.nullcontext():
+    async def _search(self, identity: Identity, pacer: RatePacer | None) -> list[str]:
+        async with pacer.slot() if pacer else contextlib.nullcontext():
             self.searches += 1
             if identity.external_id:
                 ids = await self._client.find_contact_ids(external_id=identity.external_id)

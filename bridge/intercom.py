@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
@@ -31,6 +31,23 @@ MAX_SEARCH_PAGES = 5
 MAX_CONNECTIONS = 20  # open to Intercom at once, worker and page views together
 _EXCERPT = 120
 _EXISTING_ID = re.compile(r"\bid=([A-Za-z0-9_-]+)")
+# Path segments after these name a resource (a contact, a type), not an endpoint.
+_ID_AFTER = {"contacts", "subscriptions"}
+_NAMED_SEGMENTS = {"search", "subscriptions"}
+
+# Told of every call once it is answered (or fails unanswered, status 0): its endpoint,
+# e.g. "GET /contacts/{id}/subscriptions", the HTTP status and the seconds it took.
+CallObserver = Callable[[str, int, float], None]
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """`POST /contacts/{id}/subscriptions` for `POST /contacts/63a0.../subscriptions`."""
+    segments = path.split("/")
+    named = [
+        "{id}" if i and segments[i - 1] in _ID_AFTER and part not in _NAMED_SEGMENTS else part
+        for i, part in enumerate(segments)
+    ]
+    return f"{method} {'/'.join(named)}"
 
 
 @dataclass(frozen=True)
@@ -158,11 +175,13 @@ class IntercomClient:
         version: str = "2.11",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
+        observer: CallObserver | None = None,
     ) -> None:
         if not token:
             raise ValueError("an Intercom access token is required")
         self._token = token
         self._timeout = timeout
+        self._observer = observer
         self.version = version
         self.base_url = base_url.rstrip("/")
         self.rate_limit: RateLimit | None = None
@@ -349,18 +368,20 @@ class IntercomClient:
             async with asyncio.timeout(self._timeout):
                 response = await self._http.request(method, path, content=content, headers=headers)
         except (TimeoutError, httpx.TimeoutException) as exc:
+            self._observe(method, path, 0, started)
             log.debug("intercom %s %s timed out after %.3fs", method, path, self._timeout)
             raise TransportError(
                 0, f"timed out after {self._timeout:g}s", context=f"{method} {path}"
             ) from exc
         except httpx.TransportError as exc:
+            self._observe(method, path, 0, started)
             log.debug("intercom %s %s failed: %s", method, path, type(exc).__name__)
             raise TransportError(
                 0,
                 f"{type(exc).__name__}: {_redact(str(exc), self._token)}",
                 context=f"{method} {path}",
             ) from exc
-        elapsed = time.perf_counter() - started
+        elapsed = self._observe(method, path, response.status_code, started)
         seen = _rate_limit_from(response.headers)
         if seen is not None:
             self.rate_limit = seen
@@ -375,6 +396,13 @@ class IntercomClient:
         if response.status_code >= 300:
             raise self._error(response, f"{method} {path}")
         return response
+
+    def _observe(self, method: str, path: str, status: int, started: float) -> float:
+        """Tell the observer of a finished call; the seconds it took."""
+        elapsed = time.perf_counter() - started
+        if self._observer is not None:
+            self._observer(endpoint_of(method, path), status, elapsed)
+        return elapsed
 
     def _error(self, response: httpx.Response, context: str) -> IntercomError:
         status = response.status_code

@@ -71,7 +71,7 @@ class Checks:
         check_scope(scope, types)
 
     async def _workspace_types(self) -> list[SubscriptionType]:
-        from bridge.standalone import intercom_client
+        from bridge.services import intercom_client
 
         async with intercom_client(self.settings, self.args.intercom_transport) as client:
             return await client.list_subscription_types()

@@ -10,6 +10,8 @@ import hashlib
 import logging
 import re
 
+from bridge.consent import Identity
+
 # Path segments after these prefixes are tokens.
 _TOKEN_PATH = re.compile(r"^(/(?:unsubscribe|preferences|api/v1/preferences)/)([^/?#\s]+)")
 
@@ -42,6 +44,17 @@ def mask_phone(phone: str | None) -> str:
     if not phone:
         return "***"
     return f"***{phone[-2:]}"
+
+
+def masked(identity: Identity) -> str:
+    """Who a request is about, as logs may say it: masked email or phone, or the id."""
+    if identity.email:
+        return mask_email(identity.email)
+    if identity.phone:
+        return mask_phone(identity.phone)
+    if identity.external_id:
+        return f"external id {event_ref(identity.external_id).split()[1]}"
+    return f"contact {identity.contact_id}"
 
 
 class AccessLogTokenFilter(logging.Filter):

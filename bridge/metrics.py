@@ -35,8 +35,9 @@ class Metrics:
         )
         self.intercom_calls = Counter(
             "bridge_intercom_calls_total",
-            "Intercom API calls by operation and HTTP status.",
-            ["operation", "status"],
+            "Intercom API calls by endpoint and HTTP status (0: no answer), from every part "
+            "of the bridge: the worker, pages, searches, type listings.",
+            ["endpoint", "status"],
             registry=self.registry,
         )
         self.outcomes = Counter(
@@ -99,3 +100,7 @@ class Metrics:
                 self.queue.labels(status=str(status)).set(count)
             self.oldest_due_seconds.set(oldest or 0.0)
             self._queue_read_at = self._clock()
+
+    def count_intercom_call(self, endpoint: str, status: int, seconds: float) -> None:
+        """An IntercomClient observer: count each call by endpoint and status."""
+        self.intercom_calls.labels(endpoint=endpoint, status=str(status)).inc()

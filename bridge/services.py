@@ -9,8 +9,9 @@ import httpx
 from starlette.templating import Jinja2Templates
 
 from bridge.branding import Branding
+from bridge.contacts import ContactResolver
 from bridge.i18n import Catalog
-from bridge.intercom import IntercomClient
+from bridge.intercom import CallObserver, IntercomClient
 from bridge.ledger import Ledger
 from bridge.links import LinkSigner
 from bridge.metrics import Metrics
@@ -24,6 +25,23 @@ if TYPE_CHECKING:
     from bridge.worker import Worker
 
 
+def intercom_client(
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    observer: CallObserver | None = None,
+) -> IntercomClient:
+    """The client for the configured workspace; tests pass the sandbox as `transport`."""
+    return IntercomClient(
+        settings.require_intercom_token().reveal(),
+        base_url=settings.intercom_base_url,
+        version=settings.intercom_version,
+        transport=transport,
+        timeout=settings.intercom_timeout,
+        observer=observer,
+    )
+
+
 @dataclass
 class Services:
     """Settings, ledger, Intercom, signer, templates, languages and metrics of one app."""
@@ -32,6 +50,7 @@ class Services:
     ledger: Ledger
     intercom: IntercomClient
     types: TypeCache
+    contacts: ContactResolver  # shared by pages and the in-process worker
     signer: LinkSigner
     templates: Jinja2Templates
     metrics: Metrics

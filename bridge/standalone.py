@@ -6,12 +6,11 @@ import asyncio
 import logging
 import signal
 
-import httpx
-
 from bridge.app import DemoLedger, check_mode, prepare_ledger
-from bridge.intercom import IntercomClient, IntercomError
+from bridge.intercom import IntercomError
 from bridge.ledger import Status, open_ledger
 from bridge.metrics import Metrics
+from bridge.services import intercom_client
 from bridge.settings import Settings
 from bridge.type_cache import TypeCache
 from bridge.worker import Worker
@@ -19,29 +18,17 @@ from bridge.worker import Worker
 log = logging.getLogger("bridge")
 
 
-def intercom_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> IntercomClient:
-    """A client for the configured workspace; tests pass the sandbox as `transport`."""
-    return IntercomClient(
-        settings.require_intercom_token().reveal(),
-        base_url=settings.intercom_base_url,
-        version=settings.intercom_version,
-        transport=transport,
-        timeout=settings.intercom_timeout,
-    )
-
-
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
-    intercom = intercom_client(settings)
+    metrics = Metrics()
+    intercom = intercom_client(settings, observer=metrics.count_intercom_call)
     ledger = await prepare_ledger(settings)
     worker = Worker(
         ledger,
         intercom,
         TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
         settings.worker,
-        Metrics(),
+        metrics,
     )
     try:
         if once:

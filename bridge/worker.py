@@ -45,6 +45,7 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         owner: str | None = None,
+        contacts: ContactResolver | None = None,
     ) -> None:
         self.ledger = ledger
         self.intercom = intercom
@@ -55,7 +56,9 @@ class Worker:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.pacer = RatePacer(lambda: intercom.rate_limit, rng=self.rng)
-        self.contacts = ContactResolver(intercom, self.pacer)
+        # Shared with the pages when in the web process, so a miss either finds spares both;
+        # a worker's own keeps time by the worker's clock.
+        self.contacts = contacts or ContactResolver(intercom, clock=lambda: clock().timestamp())
         self.applier = Applier(
             ledger, intercom, types, settings, metrics, pacer=self.pacer,
             contacts=self.contacts, clock=clock, rng=self.rng, owner=self.owner,

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from bridge.app import create_app
 from bridge.consent import Identity, Scope
+from bridge.intercom import endpoint_of
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.metrics import Metrics
 from bridge.sandbox import Sandbox
@@ -96,3 +97,34 @@ def test_the_oldest_due_request_is_measured(client: TestClient) -> None:
     oldest = "bridge_oldest_due_request_seconds "
     [line] = [row for row in metrics.splitlines() if row.startswith(oldest)]
     assert float(line.split()[1]) > 0
+
+
+def test_every_intercom_call_is_counted_by_endpoint_and_status(client: TestClient) -> None:
+    # Page views' searches and reads counted too, not only the worker's writes (the review
+    # found hundreds of searches that no metric showed).
+    token = LinkSigner([SECRET]).token(
+        Purpose.PREFERENCES, LinkClaims(Identity(email="jane.doe@example.com"))
+    )
+    assert client.get(f"/preferences/{token}").status_code == 200
+    metrics = client.get("/metrics").text
+    for endpoint in (
+        "GET /subscription_types",
+        "POST /contacts/search",
+        "GET /contacts/{id}/subscriptions",
+    ):
+        line = f'bridge_intercom_calls_total{{endpoint="{endpoint}",status="200"}}'
+        assert line in metrics, endpoint
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "endpoint"),
+    [
+        ("GET", "/subscription_types", "GET /subscription_types"),
+        ("POST", "/contacts/search", "POST /contacts/search"),
+        ("POST", "/contacts/63a0/subscriptions", "POST /contacts/{id}/subscriptions"),
+        ("DELETE", "/contacts/63a0/subscriptions/93", "DELETE /contacts/{id}/subscriptions/{id}"),
+        ("GET", "/contacts/63a0", "GET /contacts/{id}"),
+    ],
+)
+def test_an_endpoint_is_named_without_its_ids(method: str, path: str, endpoint: str) -> None:
+    assert endpoint_of(method, path) == endpoint

@@ -220,6 +220,23 @@ async def test_unknown_contact_is_looked_for_until_the_lag_passes(
     assert await statuses(ledger) == ["applied", "unmatched"]
 
 
+async def test_an_unknown_address_is_looked_up_less_and_less_often(
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+) -> None:
+    # The review: an address Intercom doesn't have was searched every 2 s until the lag
+    # passed, about 450 times. The worker polls every second here, as it does for real.
+    await ledger.record([ask(Identity(email=f"{uuid4().hex}@nowhere.example"), event="nobody")])
+    worker = make_worker(ledger, intercom, clock)
+    for _ in range(int(FAST.contact_lag_seconds) + 60):
+        await worker.run_until_idle()
+        if await statuses(ledger) == ["unmatched"]:
+            break
+        clock.advance(seconds=1)
+    assert await statuses(ledger) == ["unmatched"]
+    searches = sandbox.count("POST", "/contacts/search")
+    assert 3 <= searches <= 12, searches
+
+
 async def test_server_errors_and_timeouts_back_off_then_apply(
     ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
 ) -> None:
