@@ -251,11 +251,12 @@ def create_app(
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR / "static")), name="static"),
         ],
         middleware=[
-            Middleware(HostCheckMiddleware, allowed=allowed_hosts(settings)),
+            # Outermost, so every answer carries the headers, the Host check's 400 included.
             Middleware(
                 SecurityHeadersMiddleware,
                 embeddable=embeddable_csp(settings.frame_ancestors, branding.external_origins()),
             ),
+            Middleware(HostCheckMiddleware, allowed=allowed_hosts(settings)),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_body_bytes,

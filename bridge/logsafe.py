@@ -26,9 +26,14 @@ def mask_path(path: str) -> str:
     return _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
 
 
+def short_hash(value: str) -> str:
+    """Twelve hex digits that name a value in logs without showing it."""
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:12]
+
+
 def event_ref(event_id: str) -> str:
-    """A short hash that names an event id in logs: ids can hold addresses (Brevo, Postmark)."""
-    return "event " + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()[:12]
+    """How logs name an event id: by a hash, as ids can hold addresses (Brevo, Postmark)."""
+    return f"event {short_hash(event_id)}"
 
 
 def mask_email(email: str | None) -> str:
@@ -53,7 +58,7 @@ def masked(identity: Identity) -> str:
     if identity.phone:
         return mask_phone(identity.phone)
     if identity.external_id:
-        return f"external id {event_ref(identity.external_id).split()[1]}"
+        return f"external id {short_hash(identity.external_id)}"
     return f"contact {identity.contact_id}"
 
 

@@ -18,6 +18,7 @@ def test_a_foreign_host_is_refused_and_never_redirected_to(client: TestClient, p
     response = client.get(path, headers={"host": "evil.example"}, follow_redirects=False)
     assert response.status_code == 400
     assert "location" not in response.headers
+    assert response.headers["referrer-policy"] == "no-referrer"
 
 
 def test_a_trailing_slash_is_a_404_not_a_redirect(client: TestClient) -> None:

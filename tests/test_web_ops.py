@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from bridge.app import create_app
 from bridge.consent import Identity, Scope
 from bridge.intercom import endpoint_of
+from bridge.ledger import LedgerUnavailable
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.metrics import Metrics
 from bridge.sandbox import Sandbox
@@ -128,3 +129,17 @@ def test_every_intercom_call_is_counted_by_endpoint_and_status(client: TestClien
 )
 def test_an_endpoint_is_named_without_its_ids(method: str, path: str, endpoint: str) -> None:
     assert endpoint_of(method, path) == endpoint
+
+
+def test_metrics_are_served_when_the_queue_cannot_be_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+
+    async def down() -> object:
+        raise LedgerUnavailable("the ledger database is unavailable (OperationalError)")
+
+    monkeypatch.setattr(services.ledger, "status_counts", down)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "bridge_intercom_halted" in response.text

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bridge.consent import Scope
 from bridge.intercom import Unauthorized
+from bridge.ledger import LedgerUnavailable
 from bridge.services import Services
 from bridge.web.routing import route
 
@@ -85,7 +86,12 @@ async def metrics(request: Request) -> Response:
             401,
             headers=_CHALLENGE,
         )
-    await services.metrics.refresh_queue(services.ledger)
+    try:
+        await services.metrics.refresh_queue(services.ledger)
+    except LedgerUnavailable as exc:
+        # The rest of the metrics say why the database is missed; serve them with the last
+        # queue figures rather than nothing.
+        log.warning("metrics: the queue could not be read: %s", exc)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
