@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bridge.app import create_app
+from bridge.ledger import Ledger, open_ledger
 from bridge.sandbox import Sandbox
 from bridge.settings import Settings, load_settings
 
@@ -109,3 +110,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with postgres_schema() as url:
         yield url
+
+
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """A migrated ledger on each database."""
+    opened = await open_ledger(database_url)
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -46,17 +46,6 @@ async def postgres_ledger(postgres_url: str) -> AsyncIterator[Ledger]:
         await opened.close()
 
 
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    """A migrated ledger on each database."""
-    opened = await open_ledger(database_url)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 def consent(
     event_id: str,
     *,

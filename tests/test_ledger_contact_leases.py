@@ -20,17 +20,6 @@ NOW = T0 + timedelta(hours=1)  # when the requests are received, claimed and fir
 _PEOPLE = itertools.count()
 
 
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    """A migrated ledger on each database."""
-    opened = await open_ledger(database_url)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 def after(seconds: float) -> datetime:
     """NOW plus some seconds."""
     return NOW + timedelta(seconds=seconds)

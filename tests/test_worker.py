@@ -52,15 +52,6 @@ FAST = WorkerSettings(
 
 
 @pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    """A migrated ledger on each database."""
-    opened = await open_ledger(database_url)
-    await opened.migrate()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
 async def intercom(sandbox: Sandbox) -> AsyncIterator[IntercomClient]:
     """A client talking to the sandbox, with a short timeout for timeout faults."""
     client = IntercomClient(
