@@ -29,13 +29,13 @@ from harness import (
 )
 
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted, utcnow
-from bridge.intercom import IntercomClient
+from bridge.intercom.client import IntercomClient
+from bridge.intercom.types import TypeCache
 from bridge.ledger import Ledger, Status, open_ledger
 from bridge.metrics import Metrics
 from bridge.sandbox import Sandbox, SeenRequest
 from bridge.settings import WorkerSettings
-from bridge.type_cache import TypeCache
-from bridge.worker import Worker
+from bridge.worker.loop import Worker
 
 WINDOW_SECONDS = 10.0  # Intercom's (and the sandbox's) rate-limit window
 GOAL_429_SHARE = 0.01

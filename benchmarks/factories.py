@@ -27,10 +27,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bridge.app import create_app
-from bridge.intercom import IntercomClient
+from bridge.intercom.client import IntercomClient
 from bridge.sandbox import Sandbox
 from bridge.settings import load_settings
+from bridge.web.app import create_app
 
 CALLS_PATH = "/__bench/intercom-calls"
 PROFILE_START = "/__bench/profile/start"

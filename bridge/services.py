@@ -9,20 +9,20 @@ import httpx
 from starlette.templating import Jinja2Templates
 
 from bridge.branding import Branding
-from bridge.contacts import ContactResolver
 from bridge.i18n import Catalog
-from bridge.intercom import CallObserver, IntercomClient
+from bridge.intercom.client import CallObserver, IntercomClient
+from bridge.intercom.contacts import ContactResolver
+from bridge.intercom.types import TypeCache
 from bridge.ledger import Ledger
 from bridge.links import LinkSigner
 from bridge.metrics import Metrics
 from bridge.settings import Settings
-from bridge.type_cache import TypeCache
 from bridge.web.offload import Offload
 
 if TYPE_CHECKING:
-    from bridge.preference_center import PreferenceCenter
+    from bridge.preferences.center import PreferenceCenter
     from bridge.providers import Provider
-    from bridge.worker import Worker
+    from bridge.worker.loop import Worker
 
 
 def intercom_client(

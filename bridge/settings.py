@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bridge.intercom import REGION_URLS
+from bridge.intercom.client import REGION_URLS
 
 REGIONS = ("us", "eu", "au")
 INTERCOM_VERSIONS = ("2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16")

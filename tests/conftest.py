@@ -14,10 +14,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bridge.app import create_app
 from bridge.ledger import Ledger, open_ledger
 from bridge.sandbox import Sandbox
 from bridge.settings import Settings, load_settings
+from bridge.web.app import create_app
 
 SECRET = "test-secret-key-0123456789"
 SANDBOX_TOKEN = "sandbox-token"

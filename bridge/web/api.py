@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge.ledger import LedgerUnavailable
-from bridge.preference_center import View
-from bridge.preferences import Choice
+from bridge.preferences.center import View
+from bridge.preferences.model import Choice
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMediaType

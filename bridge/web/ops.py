@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bridge.consent import Scope
-from bridge.intercom import Unauthorized
+from bridge.intercom.client import Unauthorized
 from bridge.ledger import LedgerUnavailable
 from bridge.services import Services
 from bridge.web.routing import route

@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from bridge.consent import ConsentRequest, SubscriptionType, Wanted, utcnow
 from bridge.ledger import LedgerUnavailable
 from bridge.links import LinkClaims, Purpose
-from bridge.preference_center import SOURCE, Saved, View
-from bridge.preferences import Choice, choices
+from bridge.preferences.center import SOURCE, Saved, View
+from bridge.preferences.model import Choice, choices
 from bridge.services import Services
 from bridge.web.errors import BadForm, Unavailable
 from bridge.web.forms import form_nonce, new_nonce, read_fields, scoped_event_id

@@ -1,0 +1,94 @@
+"""Finds the Intercom contacts a request is about, remembering what it found."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from bridge.consent import Identity
+from bridge.intercom.client import IntercomClient
+from bridge.intercom.pacing import RatePacer
+
+# How long "Intercom has no such contact" is believed. Short, because search lags a contact
+# created moments ago; long enough that pages and the worker, which share one resolver, don't
+# spend the rate budget asking again and again about an address Intercom doesn't know.
+MISS_SECONDS = 60.0
+
+
+class ContactResolver:
+    """Identity -> contact ids; a contact id is trusted as is, anything else is searched.
+
+    An email or phone may belong to several contacts (a lead and a user): consent belongs to
+    the person, so every match is returned. Hits are cached for `ttl`, misses for `miss_ttl`.
+    One resolver serves the pages and the worker, so a miss found by either spares the other.
+    """
+
+    def __init__(
+        self,
+        client: IntercomClient,
+        *,
+        ttl: float = 3600.0,
+        miss_ttl: float = MISS_SECONDS,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._miss_ttl = miss_ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
+        self._searching: dict[str, asyncio.Task[list[str]]] = {}
+        self.searches = 0
+
+    async def resolve(self, identity: Identity, *, pacer: RatePacer | None = None) -> list[str]:
+        """The ids of every contact this identity names; empty when none is found (yet).
+
+        The worker passes its `pacer`, so its searches spend the rate budget in turn; a page
+        does not, since a person is waiting.
+        """
+        if identity.contact_id:
+            return [identity.contact_id]
+        key = identity.key
+        cached = self._cache.get(key)
+        if cached is not None:
+            age = self._clock() - cached[0]
+            if age < (self._ttl if cached[1] else self._miss_ttl):
+                self._cache.move_to_end(key)
+                return cached[1]
+        # Concurrent lookups of one person (a double click, a link scanner) share one search.
+        # The search is shielded: a caller giving up (a page's deadline) leaves it running,
+        # so its answer is cached for the next one.
+        search = self._searching.get(key)
+        if search is None:
+            search = asyncio.ensure_future(self._search(identity, pacer))
+            self._searching[key] = search
+            search.add_done_callback(lambda done: self._settled(key, done))
+        return list(await asyncio.shield(search))
+
+    def _settled(self, key: str, search: asyncio.Task[list[str]]) -> None:
+        self._searching.pop(key, None)
+        if not search.cancelled():
+            search.exception()  # retrieved here, so an abandoned failure is not logged as lost
+
+    async def _search(self, identity: Identity, pacer: RatePacer | None) -> list[str]:
+        async with pacer.slot() if pacer else contextlib.nullcontext():
+            self.searches += 1
+            if identity.external_id:
+                ids = await self._client.find_contact_ids(external_id=identity.external_id)
+            elif identity.email:
+                ids = await self._client.find_contact_ids(email=identity.email)
+            else:
+                ids = await self._client.find_contact_ids(phone=identity.phone)
+        if ids or self._miss_ttl > 0:
+            self._cache[identity.key] = (self._clock(), ids)
+            if len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        return ids
+
+    def forget(self, identity: Identity) -> None:
+        """Drop a cached answer that turned out wrong (the contact was deleted or merged)."""
+        self._cache.pop(identity.key, None)

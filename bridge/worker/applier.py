@@ -1,0 +1,339 @@
+"""Applies one claimed request to Intercom and records the outcome in the ledger.
+
+The worker owns claiming, concurrency and shutdown; this owns what happens to one request:
+pick its types, find its contacts and take its turn on them, skip what a newer event already
+settled, make the paced calls, and finish, retry, park or give up.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from bridge.consent import Action, Call, ConsentRequest, SubscriptionType, UnknownTypes, plan
+from bridge.intercom.client import (
+    IntercomClient,
+    IntercomError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from bridge.intercom.contacts import ContactResolver
+from bridge.intercom.pacing import RatePacer
+from bridge.intercom.types import TypeCache
+from bridge.ledger import Claimed, Ledger, Outcome, Status
+from bridge.logsafe import masked
+from bridge.metrics import Metrics
+from bridge.settings import WorkerSettings
+from bridge.worker.turns import ContactTurns
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A 429 inside a request is waited out in place this many times before the request is
+# handed back to the queue, so a request is not requeued for a wait of a few seconds.
+_RATE_LIMIT_RETRIES_IN_PLACE = 3
+# Bounds on the wait before a contact Intercom does not know is looked up again.
+_MISS_WAIT_MIN = 5.0
+_MISS_WAIT_MAX = 300.0
+
+
+class ContactGone(Exception):
+    """Intercom says the contact no longer exists (deleted or merged away)."""
+
+
+@dataclass
+class _Applied:
+    outcomes: list[Outcome] = field(default_factory=list)
+    applied: list[tuple[str, str]] = field(default_factory=list)
+    superseded: int = 0
+
+
+class Applier:
+    """Turns one claimed request into Intercom calls and a ledger outcome."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        intercom: IntercomClient,
+        types: TypeCache,
+        settings: WorkerSettings,
+        metrics: Metrics,
+        *,
+        pacer: RatePacer,
+        contacts: ContactResolver,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+        owner: str,
+    ) -> None:
+        self.ledger = ledger
+        self.intercom = intercom
+        self.types = types
+        self.settings = settings
+        self.metrics = metrics
+        self.pacer = pacer
+        self.contacts = contacts
+        self.clock = clock
+        self.rng = rng
+        self.owner = owner
+        self.turns = ContactTurns(
+            ledger, metrics, lease_seconds=settings.lease_seconds, clock=clock, rng=rng, owner=owner
+        )
+
+    async def apply(self, claimed: Claimed) -> None:
+        """Apply one request and record what happened; Unauthorized propagates to the worker."""
+        request = claimed.request
+        if claimed.attempts > self.settings.max_attempts:
+            await self._finish(
+                claimed,
+                Status.DEAD,
+                _Applied(),
+                error=f"gave up after {self.settings.max_attempts} attempts",
+            )
+            return
+        try:
+            types = await self.types.select(request.scope)
+        except UnknownTypes as exc:
+            await self._finish(claimed, Status.DEAD, _Applied(), error=str(exc))
+            return
+        except IntercomError as exc:
+            if exc.retryable:
+                await self.retry(claimed, f"listing subscription types: {exc}")
+                return
+            raise
+        try:
+            contact_ids = await self.contacts.resolve(request.identity, pacer=self.pacer)
+        except RateLimited as exc:
+            await self._requeue_for_rate_limit(claimed, exc, _Applied())
+            return
+        except IntercomError as exc:
+            if exc.retryable:
+                await self.retry(claimed, f"looking up the contact: {exc}")
+                return
+            raise
+        if not contact_ids:
+            await self._not_found(claimed, "no Intercom contact matches")
+            return
+        # last_applied is read under a lease on the contacts: the same person's requests
+        # through other identities queue apart and may be running right now.
+        newest = await self.turns.take(claimed, contact_ids, [t.id for t in types])
+        if newest is None:
+            return
+        done = _Applied()
+        try:
+            for contact_id in contact_ids:
+                await self._apply_to_contact(request, contact_id, types, newest[contact_id], done)
+        except ContactGone:
+            self.contacts.forget(request.identity)
+            await self._not_found(claimed, "the Intercom contact no longer exists", done)
+            return
+        except RateLimited as exc:
+            await self._requeue_for_rate_limit(claimed, exc, done)
+            return
+        except Unauthorized:
+            raise
+        except IntercomError as exc:
+            if exc.retryable:
+                await self.retry(claimed, str(exc), done)
+            else:
+                await self._finish(claimed, Status.DEAD, done, error=str(exc))
+            return
+        status = Status.APPLIED if done.applied or not done.superseded else Status.SUPERSEDED
+        await self._finish(claimed, status, done)
+        self.metrics.apply_seconds.observe((self.clock() - claimed.received_at).total_seconds())
+
+    async def _apply_to_contact(
+        self,
+        request: ConsentRequest,
+        contact_id: str,
+        types: Sequence[SubscriptionType],
+        newest: Mapping[str, datetime],
+        done: _Applied,
+    ) -> None:
+        current = [t for t in types if t.id not in newest or newest[t.id] <= request.occurred_at]
+        done.superseded += len(types) - len(current)
+        if not current:
+            return
+        explicit: frozenset[str] | None = None
+        if len(current) > 1:
+            # Reading the list costs one call and saves one for every type already right;
+            # for a single type a blind write is never worse, as attach and detach are
+            # idempotent in effect.
+            listed = await self._call(lambda: self.intercom.list_contact_subscriptions(contact_id))
+            explicit = frozenset(t.id for t in listed)
+        for call in plan(request.wanted, current, explicit):
+            done.outcomes.append(await self._make_call(contact_id, call))
+        done.applied.extend((contact_id, t.id) for t in current)
+
+    async def _make_call(self, contact_id: str, call: Call) -> Outcome:
+        try:
+            if call.action is Action.ATTACH:
+                result = await self._call(
+                    lambda: self.intercom.attach_subscription(
+                        contact_id, call.type_id, call.consent_type
+                    ),
+                )
+            else:
+                result = await self._call(
+                    lambda: self.intercom.detach_subscription(contact_id, call.type_id)
+                )
+        except NotFound as exc:
+            if exc.missing == "contact":
+                raise ContactGone(contact_id) from exc
+            if call.action is Action.DETACH:
+                # Nothing to remove: the contact already has the default for this type.
+                return Outcome(
+                    contact_id,
+                    call.type_id,
+                    call.action.value,
+                    404,
+                    exc.request_id,
+                    "already absent",
+                )
+            raise
+        return Outcome(
+            contact_id, call.type_id, call.action.value, result.status, result.request_id
+        )
+
+    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
+        """One paced Intercom call; a 429 is waited out in place a few times.
+
+        The client counts every call (bridge_intercom_calls_total), whoever makes it.
+        """
+        for attempt in range(_RATE_LIMIT_RETRIES_IN_PLACE + 1):
+            async with self.pacer.slot():
+                try:
+                    return await send()
+                except RateLimited as exc:
+                    if attempt == _RATE_LIMIT_RETRIES_IN_PLACE:
+                        raise
+                    self.pacer.block_until(exc.reset_at or time.time() + 1)
+                finally:
+                    if self.intercom.rate_limit is not None:
+                        self.metrics.rate_limit_remaining.set(self.intercom.rate_limit.remaining)
+        raise AssertionError("unreachable")
+
+    async def _finish(
+        self, claimed: Claimed, status: Status, done: _Applied, *, error: str | None = None
+    ) -> None:
+        kept = await self.ledger.finish(
+            claimed.id,
+            self.owner,
+            status,
+            outcomes=done.outcomes,
+            applied=done.applied,
+            occurred_at=claimed.request.occurred_at,
+            error=error,
+            now=self.clock(),
+        )
+        self.metrics.outcomes.labels(status.value).inc()
+        if not kept:
+            log.warning(
+                "request %d: lease lost before finishing; another worker has it", claimed.id
+            )
+        elif status is Status.DEAD:
+            log.error(
+                "request %d is dead (replay with `bridge replay %d`): %s",
+                claimed.id,
+                claimed.id,
+                error,
+            )
+        else:
+            log.info(
+                "request %d %s: %s %s, %d call(s)",
+                claimed.id,
+                status.value,
+                claimed.request.wanted.value,
+                claimed.request.scope,
+                len(done.outcomes),
+            )
+
+    def _backoff(self, attempts: int) -> timedelta:
+        ceiling = min(
+            self.settings.backoff_max_seconds,
+            self.settings.backoff_base_seconds * 2 ** max(0, attempts - 1),
+        )
+        # "Equal jitter": never sooner than half the step, so retries still spread out.
+        return timedelta(seconds=ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+
+    async def retry(self, claimed: Claimed, error: str, done: _Applied | None = None) -> None:
+        """Back to the queue after a backoff, or dead past the attempts or age limit."""
+        done = done or _Applied()
+        age = (self.clock() - claimed.received_at).total_seconds()
+        if claimed.attempts >= self.settings.max_attempts or age > self.settings.max_age_seconds:
+            await self._finish(claimed, Status.DEAD, done, error=error)
+            return
+        next_at = self.clock() + self._backoff(claimed.attempts)
+        await self.ledger.retry_later(
+            claimed.id,
+            self.owner,
+            error=error,
+            next_attempt_at=next_at,
+            outcomes=done.outcomes,
+            now=self.clock(),
+        )
+        self.metrics.outcomes.labels("retry").inc()
+        log.warning(
+            "request %d: %s; retry %d at %s",
+            claimed.id,
+            error,
+            claimed.attempts,
+            next_at.isoformat(timespec="seconds"),
+        )
+
+    async def _requeue_for_rate_limit(
+        self, claimed: Claimed, exc: RateLimited, done: _Applied
+    ) -> None:
+        reset = exc.reset_at or time.time() + 10
+        next_at = datetime.fromtimestamp(reset, self.clock().tzinfo) + timedelta(
+            seconds=self.rng.uniform(0, 1)
+        )
+        await self.ledger.retry_later(
+            claimed.id,
+            self.owner,
+            error=str(exc),
+            next_attempt_at=next_at,
+            outcomes=done.outcomes,
+            refund_attempt=True,
+            now=self.clock(),
+        )
+        self.metrics.outcomes.labels("rate_limited").inc()
+
+    async def _not_found(self, claimed: Claimed, reason: str, done: _Applied | None = None) -> None:
+        """Look for the contact again later, less often the longer it is missing; or park it.
+
+        Intercom's search lags new contacts by minutes, so a miss is looked up again until
+        `contact_lag_seconds` have passed. Each wait is half the request's age (5 seconds at
+        the least, 5 minutes at the most): about 15 searches in the default 15 minutes, where
+        a fixed short wait made hundreds, spending the rate budget real changes need. The
+        attempt is refunded: a contact not there yet is no failure of the request's.
+        """
+        age = (self.clock() - claimed.received_at).total_seconds()
+        remaining = self.settings.contact_lag_seconds - age
+        if remaining > 0:
+            wait = min(remaining, max(_MISS_WAIT_MIN, min(age / 2, _MISS_WAIT_MAX)))
+            await self.ledger.retry_later(
+                claimed.id,
+                self.owner,
+                error=reason,
+                next_attempt_at=self.clock() + timedelta(seconds=wait),
+                outcomes=(done.outcomes if done else []),
+                refund_attempt=True,
+                now=self.clock(),
+            )
+            self.metrics.outcomes.labels("contact_pending").inc()
+            log.info(
+                "request %d: %s for %s yet; looking again in %.0f s",
+                claimed.id,
+                reason,
+                masked(claimed.request.identity),
+                wait,
+            )
+            return
+        await self._finish(claimed, Status.UNMATCHED, done or _Applied(), error=reason)
