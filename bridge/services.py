@@ -9,6 +9,7 @@ import httpx
 from starlette.templating import Jinja2Templates
 
 from bridge.branding import Branding
+from bridge.clock import Clock, SystemClock
 from bridge.i18n import Catalog
 from bridge.intercom.client import CallObserver, IntercomClient
 from bridge.intercom.contacts import ContactResolver
@@ -59,5 +60,6 @@ class Services:
     preferences: PreferenceCenter
     providers: dict[str, Provider]
     http: httpx.AsyncClient  # for providers' own URLs (Amazon SNS certificates, handshakes)
+    clock: Clock = field(default_factory=SystemClock)  # the one source of time
     offload: Offload = field(default_factory=Offload)  # large webhook bodies' parsing
     worker: Worker | None = field(default=None)
