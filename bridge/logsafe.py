@@ -1,29 +1,19 @@
 """Keeps tokens, emails and phone numbers out of logs.
 
-Link tokens are bearer credentials: anyone holding one can change that person's consent, so
-access logs show only a short prefix of them. Emails and phones are personal data.
+Link tokens are bearer credentials: logs show only a short prefix of them (the web app's
+access log uses `mask_token`). Emails and phones are personal data: logs show them masked.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import re
 
 from bridge.consent import Identity
-
-# Path segments after these prefixes are tokens.
-_TOKEN_PATH = re.compile(r"^(/(?:unsubscribe|preferences|api/v1/preferences)/)([^/?#\s]+)")
 
 
 def mask_token(token: str) -> str:
     """Enough of a token to correlate log lines, not enough to use it."""
     return f"{token[:6]}…" if len(token) > 6 else "…"
-
-
-def mask_path(path: str) -> str:
-    """A request path with any link token shortened."""
-    return _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
 
 
 def short_hash(value: str) -> str:
@@ -60,21 +50,3 @@ def masked(identity: Identity) -> str:
     if identity.external_id:
         return f"external id {short_hash(identity.external_id)}"
     return f"contact {identity.contact_id}"
-
-
-class AccessLogTokenFilter(logging.Filter):
-    """Rewrites uvicorn's access log records so they never carry a whole link token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        # uvicorn logs (client, method, full_path, http_version, status).
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], mask_path(args[2]), *args[3:])
-        return True
-
-
-def install_access_log_filter() -> None:
-    """Attach the filter to uvicorn's access logger once, however many apps are built."""
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, AccessLogTokenFilter) for f in logger.filters):
-        logger.addFilter(AccessLogTokenFilter())

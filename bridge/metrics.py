@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from bridge.consent import utcnow
+from bridge.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from bridge.ledger import Ledger
@@ -22,8 +20,8 @@ QUEUE_REFRESH_SECONDS = 15.0
 class Metrics:
     """What operators watch: requests recorded, Intercom calls, worker outcomes, queue depth."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
         self._queue_read_at = float("-inf")
         self._queue_lock = asyncio.Lock()
         self.registry = CollectorRegistry()
@@ -92,14 +90,14 @@ class Metrics:
         Concurrent scrapes share one read.
         """
         async with self._queue_lock:
-            if self._clock() - self._queue_read_at < QUEUE_REFRESH_SECONDS:
+            if self._clock.monotonic() - self._queue_read_at < QUEUE_REFRESH_SECONDS:
                 return
             counts = await ledger.status_counts()
-            oldest = await ledger.oldest_due_age(utcnow())
+            oldest = await ledger.oldest_due_age(self._clock.now())
             for status, count in counts.items():
                 self.queue.labels(status=str(status)).set(count)
             self.oldest_due_seconds.set(oldest or 0.0)
-            self._queue_read_at = self._clock()
+            self._queue_read_at = self._clock.monotonic()
 
     def count_intercom_call(self, endpoint: str, status: int, seconds: float) -> None:
         """An IntercomClient observer: count each call by endpoint and status."""

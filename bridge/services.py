@@ -1,29 +1,65 @@
-"""The long-lived parts one app instance shares, built and closed by its lifespan."""
+"""The one wiring: every entry point (web app, `bridge worker`, the CLI, tests) gets its parts here.
+
+`Services.open(settings)` builds the long-lived parts once (ledger, Intercom client, caches,
+signer, providers, metrics) on one clock, and closes them in the right order. `record` is
+the one way any source (a page, the API, a webhook, and next SMS and forms) records consent
+requests: commit, count what was new, wake the worker.
+
+Parts that need no database (the signer, the Intercom client) have their own builders, which
+`open` uses too, so `bridge link` can sign without touching a ledger.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import httpx
-from starlette.templating import Jinja2Templates
 
-from bridge.branding import Branding
+from bridge.branding import Branding, load_branding
 from bridge.clock import Clock, SystemClock
-from bridge.i18n import Catalog
-from bridge.intercom.client import CallObserver, IntercomClient
+from bridge.consent import ConsentRequest
+from bridge.i18n import Catalog, load_catalogs
+from bridge.intercom import CallObserver, IntercomClient
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.types import TypeCache
-from bridge.ledger import Ledger
-from bridge.links import LinkSigner
+from bridge.ledger import Ledger, Recording, open_ledger
+from bridge.links import LinkSigner, Purpose
 from bridge.metrics import Metrics
-from bridge.settings import Settings
-from bridge.web.offload import Offload
+from bridge.preferences.center import PreferenceCenter
+from bridge.providers import Provider, load_providers
+from bridge.sandbox.seed import seeded_identity_keys
+from bridge.settings import Settings, SettingsError
+from bridge.worker import Worker
 
-if TYPE_CHECKING:
-    from bridge.preferences.center import PreferenceCenter
-    from bridge.providers import Provider
-    from bridge.worker.loop import Worker
+log = logging.getLogger(__name__)
+
+
+class MigrationsPending(SettingsError):
+    """The database schema is behind and automatic migration is off."""
+
+
+class DemoLedger(SettingsError):
+    """A real `serve` or `worker` was pointed at the ledger `bridge demo` filled."""
+
+
+# Where `bridge demo` kept its requests before it had a ledger of its own: the default one.
+_SHARED_DEFAULT_URL = "sqlite:///bridge.db"
+
+
+def build_signer(settings: Settings, clock: Clock | None = None) -> LinkSigner:
+    """The link signer for these settings' keys and maximum ages."""
+    return LinkSigner(
+        [k.reveal() for k in settings.secret_keys],
+        max_age={
+            Purpose.UNSUBSCRIBE: settings.unsubscribe_max_age,
+            Purpose.PREFERENCES: settings.preferences_max_age,
+        },
+        clock=(clock or SystemClock()).time,
+    )
 
 
 def intercom_client(
@@ -43,23 +79,177 @@ def intercom_client(
     )
 
 
-@dataclass
-class Services:
-    """Settings, ledger, Intercom, signer, templates, languages and metrics of one app."""
+async def prepare_ledger(settings: Settings, clock: Clock | None = None) -> Ledger:
+    """Open the ledger and bring its schema up to date, or refuse with a clear message."""
+    ledger = await open_ledger(settings.database_url, clock=clock)
+    try:
+        pending = await ledger.pending_migrations()
+        if pending and not settings.auto_migrate:
+            raise MigrationsPending(
+                f"the database needs {len(pending)} migration(s) ({', '.join(pending)}): "
+                "run `bridge migrate`, or set BRIDGE_AUTO_MIGRATE=true"
+            )
+        if pending:
+            applied = await ledger.migrate()
+            log.info("applied migrations: %s", ", ".join(applied))
+        await check_mode(ledger, settings)
+    except BaseException:
+        await ledger.close()
+        raise
+    return ledger
 
-    settings: Settings
-    ledger: Ledger
-    intercom: IntercomClient
-    types: TypeCache
-    contacts: ContactResolver  # shared by pages and the in-process worker
+
+async def check_mode(ledger: Ledger, settings: Settings) -> None:
+    """Mark the demo's ledger as such; refuse it (or demo rows) anywhere else (DemoLedger).
+
+    A real worker would otherwise look the demo's made-up people up in the real workspace.
+    """
+    if settings.demo:
+        await ledger.set_meta("mode", "demo")
+        return
+    if await ledger.meta("mode") == "demo":
+        raise DemoLedger(
+            "DATABASE_URL names the ledger `bridge demo` made; point it at a database of "
+            "its own for real use"
+        )
+    if settings.database_url == _SHARED_DEFAULT_URL:
+        found = await ledger.count_for(seeded_identity_keys())
+        if found:
+            raise DemoLedger(
+                f"bridge.db holds {found} request(s) for the demo's made-up contacts, from a "
+                "`bridge demo` run before the demo had a ledger of its own (it now uses "
+                "bridge-demo.db): move bridge.db aside, or set DATABASE_URL"
+            )
+
+
+@dataclass(frozen=True)
+class Configured:
+    """The parts that come from the settings alone, with no I/O: built before anything runs.
+
+    The web app needs them to build its routes and middleware (each provider's body limit,
+    branding's origins in the CSP); `Services.open` takes them from there or builds them.
+    """
+
     signer: LinkSigner
-    templates: Jinja2Templates
-    metrics: Metrics
+    providers: dict[str, Provider]
     catalogs: dict[str, Catalog]
     branding: Branding
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Configured:
+        """Check and build them; SettingsError names the first problem."""
+        return cls(
+            signer=build_signer(settings, clock),
+            providers=load_providers(settings.config, settings.public_url),
+            catalogs=load_catalogs(),
+            branding=load_branding(settings.config),
+        )
+
+
+@dataclass
+class Services:
+    """The parts one process shares: settings, clock, ledger, Intercom, caches, signer, ..."""
+
+    settings: Settings
+    clock: Clock  # the one source of time
+    ledger: Ledger
+    metrics: Metrics
+    intercom: IntercomClient
+    type_cache: TypeCache
+    contacts: ContactResolver  # shared by pages and the in-process worker
+    signer: LinkSigner
     preferences: PreferenceCenter
     providers: dict[str, Provider]
+    catalogs: dict[str, Catalog]
+    branding: Branding
     http: httpx.AsyncClient  # for providers' own URLs (Amazon SNS certificates, handshakes)
-    clock: Clock = field(default_factory=SystemClock)  # the one source of time
-    offload: Offload = field(default_factory=Offload)  # large webhook bodies' parsing
-    worker: Worker | None = field(default=None)
+    worker: Worker | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        intercom_transport: httpx.AsyncBaseTransport | None = None,
+        outbound_transport: httpx.AsyncBaseTransport | None = None,
+        configured: Configured | None = None,
+    ) -> AsyncIterator[Services]:
+        """Build every part once (the ledger migrated and checked); close them all after.
+
+        Raises `MigrationsPending` or `DemoLedger` (SettingsError) before anything else is
+        built, and `LedgerUnavailable` when the database cannot be reached. A worker added
+        with `add_worker` is stopped first, so it finishes or releases what it holds.
+        """
+        clock = clock or SystemClock()
+        configured = configured or Configured.from_settings(settings, clock)
+        ledger = await prepare_ledger(settings, clock)
+        metrics = Metrics(clock=clock)
+        intercom = intercom_client(
+            settings, intercom_transport, observer=metrics.count_intercom_call
+        )
+        http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
+        type_cache = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
+        contacts = ContactResolver(intercom)
+        services = cls(
+            settings=settings,
+            clock=clock,
+            ledger=ledger,
+            metrics=metrics,
+            intercom=intercom,
+            type_cache=type_cache,
+            contacts=contacts,
+            signer=configured.signer,
+            preferences=PreferenceCenter(
+                intercom=intercom, types=type_cache, contacts=contacts, ledger=ledger
+            ),
+            providers=configured.providers,
+            catalogs=configured.catalogs,
+            branding=configured.branding,
+            http=http,
+        )
+        try:
+            yield services
+        finally:
+            try:
+                if services.worker is not None:
+                    await services.worker.stop()
+            finally:
+                await intercom.aclose()
+                await http.aclose()
+                await ledger.close()
+
+    def add_worker(self) -> Worker:
+        """A worker on the shared client, caches and clock; `open` stops it on the way out."""
+        self.worker = Worker(
+            self.ledger,
+            self.intercom,
+            self.type_cache,
+            self.settings.worker,
+            self.metrics,
+            contacts=self.contacts,
+        )
+        return self.worker
+
+    async def record(
+        self, requests: Sequence[ConsentRequest], *, payload_sha256: str | None = None
+    ) -> Recording:
+        """The one way a source records: commit, count what is new, wake the worker.
+
+        All the storable requests commit in one transaction before this returns (raises
+        `LedgerUnavailable` otherwise, which every route answers with 503 and Retry-After).
+        A repeat of a request already recorded (a retry, a page sent twice) is not counted
+        again; an unstorable one is left out and named in the result.
+        """
+        recording = await self.ledger.record(
+            requests, payload_sha256=payload_sha256, received_at=self.clock.now()
+        )
+        new = recording.new
+        for (source, wanted), count in Counter(
+            (request.source, request.wanted.value) for request in new
+        ).items():
+            self.metrics.recorded.labels(source=source, wanted=wanted).inc(count)
+        if new and self.worker is not None:
+            self.worker.wake()
+        return recording

@@ -6,47 +6,29 @@ import asyncio
 import logging
 import signal
 
-from bridge.intercom.client import IntercomError
-from bridge.intercom.types import TypeCache
+from bridge.intercom import IntercomError
 from bridge.ledger import Status, open_ledger
-from bridge.metrics import Metrics
-from bridge.services import intercom_client
+from bridge.services import DemoLedger, Services, check_mode, intercom_client, prepare_ledger
 from bridge.settings import Settings
-from bridge.web.app import DemoLedger, check_mode, prepare_ledger
-from bridge.worker.loop import Worker
 
 log = logging.getLogger("bridge")
 
 
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
-    metrics = Metrics()
-    intercom = intercom_client(settings, observer=metrics.count_intercom_call)
-    ledger = await prepare_ledger(settings)
-    worker = Worker(
-        ledger,
-        intercom,
-        TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
-        settings.worker,
-        metrics,
-    )
-    try:
+    async with Services.open(settings) as services:
         if once:
+            worker = services.add_worker()
             await worker.run_until_idle()
-            await worker.stop()
             return 1 if worker.halted else 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        worker.start()
+        services.add_worker().start()
         await stop.wait()
         log.info("stopping: finishing in-flight requests")
-        await worker.stop()
         return 0
-    finally:
-        await intercom.aclose()
-        await ledger.close()
 
 
 async def preflight(settings: Settings) -> int:

@@ -17,8 +17,9 @@ from starlette.templating import Jinja2Templates
 from bridge.consent import Channel, Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
+from bridge.services import build_signer
 from bridge.settings import Settings, load_settings
-from bridge.web.app import build_signer, create_app
+from bridge.web.app import create_app
 from bridge.web.server import uvicorn_options
 
 # A fixed, public key: demo links keep working across restarts, and nothing real is signed.
@@ -108,7 +109,7 @@ def run_demo(*, host: str, port: int) -> int:
     signer = build_signer(settings)
 
     async def overview(request: Request) -> Response:
-        templates: Jinja2Templates = request.app.state.services.templates
+        templates: Jinja2Templates = request.app.state.templates
         return templates.TemplateResponse(
             request,
             "demo/index.html",

@@ -92,7 +92,7 @@ def _identity(args: argparse.Namespace) -> Identity:
 
 def link(settings: Settings, args: argparse.Namespace) -> int:
     """Print one signed link, once who and what it is for have been checked."""
-    from bridge.web.app import build_signer
+    from bridge.services import build_signer
 
     who = _identity(args)
     checks = Checks(settings, args)
@@ -117,7 +117,7 @@ def _read(path: str) -> bytes:
 
 def links(settings: Settings, args: argparse.Namespace) -> int:
     """Write the CSV to stdout with link columns added, once every row has been checked."""
-    from bridge.web.app import build_signer
+    from bridge.services import build_signer
 
     checks = Checks(settings, args)
     scope, locale = checks.scope_and_locale()

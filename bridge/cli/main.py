@@ -77,7 +77,7 @@ def _request_id(value: str) -> int:
 def _with_ledger(work: Coroutine[Any, Any, int]) -> int:
     """Run a command that uses the ledger; a database it cannot use is one line, not a trace."""
     from bridge.ledger import LedgerUnavailable
-    from bridge.web.app import MigrationsPending
+    from bridge.services import MigrationsPending
 
     try:
         return asyncio.run(work)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import overload
 
 from bridge.consent import ConsentRequest
 
@@ -39,6 +41,50 @@ class Recorded:
 
     id: int
     duplicate: bool
+
+
+class Recording(Sequence[Recorded]):
+    """What one `Ledger.record` did: a `Recorded` per stored request, in order, and the rest.
+
+    `stored` are the requests that were committed (or found already there); `unstorable`
+    says why each other one could not be stored (a NUL character, say), so one bad event in
+    a batch never costs the batch the rest, and nothing is encoded twice to find out.
+    """
+
+    __slots__ = ("recorded", "stored", "unstorable")
+
+    def __init__(
+        self,
+        stored: Sequence[ConsentRequest],
+        recorded: Sequence[Recorded],
+        unstorable: Sequence[str] = (),
+    ) -> None:
+        if len(stored) != len(recorded):
+            raise ValueError("a Recorded for every stored request")
+        self.stored = tuple(stored)
+        self.recorded = tuple(recorded)
+        self.unstorable = tuple(unstorable)
+
+    @overload
+    def __getitem__(self, index: int) -> Recorded: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Recorded]: ...
+    def __getitem__(self, index: int | slice) -> Recorded | Sequence[Recorded]:
+        return self.recorded[index]
+
+    def __len__(self) -> int:
+        return len(self.recorded)
+
+    @property
+    def new(self) -> list[ConsentRequest]:
+        """The stored requests that were not there before (a retry's are not new)."""
+        pairs = zip(self.stored, self.recorded, strict=True)
+        return [request for request, saved in pairs if not saved.duplicate]
+
+    @property
+    def duplicates(self) -> int:
+        """How many stored requests were already recorded."""
+        return sum(saved.duplicate for saved in self.recorded)
 
 
 @dataclass(frozen=True, slots=True)

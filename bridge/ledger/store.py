@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bridge.consent import ConsentRequest, utcnow
+from bridge.clock import Clock, SystemClock
+from bridge.consent import ConsentRequest
 from bridge.logsafe import event_ref
 
 from . import contact_leases, leases, migrations, queries, signatures
@@ -21,7 +22,7 @@ from .database import DEFAULT_URL, Database, in_list, open_database
 from .models import (
     Claimed,
     Outcome,
-    Recorded,
+    Recording,
     RecordStats,
     RequestRecord,
     Status,
@@ -29,9 +30,9 @@ from .models import (
 from .recorder import Recorder
 
 
-async def open_ledger(url: str = DEFAULT_URL) -> Ledger:
+async def open_ledger(url: str = DEFAULT_URL, *, clock: Clock | None = None) -> Ledger:
     """Connect to the ledger a database URL names; the schema is left as it is (see migrate)."""
-    ledger = Ledger(await open_database(url))
+    ledger = Ledger(await open_database(url), clock=clock or SystemClock())
     ledger.start()
     return ledger
 
@@ -39,8 +40,9 @@ async def open_ledger(url: str = DEFAULT_URL) -> Ledger:
 class Ledger:
     """What was asked and what was done about it, on SQLite or PostgreSQL alike."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, clock: Clock) -> None:
         self.database = database
+        self.clock = clock  # when a caller does not say when something happened
         self.dialect = database.dialect
         self.stats = RecordStats()
         self._recorder = Recorder(database, self.stats)
@@ -66,7 +68,7 @@ class Ledger:
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations; the names applied (none when up to date)."""
-        return await migrations.migrate(self.database, now=to_micros(utcnow()))
+        return await migrations.migrate(self.database, now=to_micros(self.clock.now()))
 
     async def record(
         self,
@@ -74,35 +76,27 @@ class Ledger:
         *,
         payload_sha256: str | None = None,
         received_at: datetime | None = None,
-    ) -> list[Recorded]:
-        """Commit requests (all or none); returns only once they are durable.
+    ) -> Recording:
+        """Commit the requests that can be stored (all or none of them); durable on return.
 
         A request whose (source, event_id) is already recorded changes nothing and comes back
-        with the existing id and `duplicate=True`. Concurrent callers share transactions.
-        Raises `ValueError` for a request that cannot be stored (e.g. a NUL character) and
-        `LedgerUnavailable` when the commit fails.
+        with the existing id and `duplicate=True`. A request that cannot be stored (a NUL
+        character, say) is left out and named in `unstorable`. Concurrent callers share
+        transactions. Raises `LedgerUnavailable` when the commit fails.
         """
-        if not requests:
-            return []
-        received = to_micros(received_at or utcnow())
-        rows = [
-            encode_request(request, received_at=received, payload_sha256=payload_sha256)
-            for request in requests
-        ]
-        return await self._recorder.record(rows)
-
-    @staticmethod
-    def storable(requests: Sequence[ConsentRequest]) -> tuple[list[ConsentRequest], list[str]]:
-        """The requests `record` can store, and why each other one cannot (a NUL, say)."""
-        good, problems = [], []
+        received = to_micros(received_at or self.clock.now())
+        stored, rows, unstorable = [], [], []
         for request in requests:
             try:
-                encode_request(request, received_at=0, payload_sha256=None)
+                rows.append(
+                    encode_request(request, received_at=received, payload_sha256=payload_sha256)
+                )
             except ValueError as exc:
-                problems.append(f"{event_ref(request.event_id)}: {exc}")
+                unstorable.append(f"{event_ref(request.event_id)}: {exc}")
             else:
-                good.append(request)
-        return good, problems
+                stored.append(request)
+        recorded = await self._recorder.record(rows) if rows else []
+        return Recording(stored, recorded, unstorable)
 
     async def bind_signature(
         self,
@@ -320,7 +314,7 @@ class Ledger:
                 "UPDATE request_state SET status = 'pending', attempts = 0,"  # noqa: S608
                 " next_attempt_at = :now, lease_owner = NULL, lease_until = NULL,"
                 f" updated_at = :now WHERE {' AND '.join(where)}",
-                {**id_params, **status_params, "now": to_micros(now or utcnow())},
+                {**id_params, **status_params, "now": to_micros(now or self.clock.now())},
             )
 
     async def meta(self, name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Reads a person's preferences for a page or the API, and records what they change.
+"""Reads a person's preferences for a page or the API: Intercom's state and what is pending.
 
 A view costs one Intercom call per matching contact, one in the common case: the subscription
 types come from the cache, a contact named by email, phone or external id is resolved once and
@@ -11,30 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from bridge.consent import ConsentRequest, Identity
+from bridge.consent import Identity
 from bridge.intercom.client import IntercomClient, IntercomError
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.types import TypeCache
 from bridge.ledger import Ledger
 from bridge.links import LinkClaims
-from bridge.preferences.model import Choice, changes, choices, requests_for
+from bridge.preferences.model import Choice, choices
 
 log = logging.getLogger(__name__)
 
-SOURCE = "preferences"
 MAX_CONTACTS = 5  # contacts sharing one email or phone read for a page
-
-
-@dataclass(frozen=True)
-class Saved:
-    """What saving changed: a request per changed type, and those not recorded before."""
-
-    requests: list[ConsentRequest]
-    fresh: list[ConsentRequest]  # the rest repeat a submission already recorded (a retry)
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ class View:
 
 
 class PreferenceCenter:
-    """The I/O around `bridge.preferences.model`: Intercom, the type cache and the ledger."""
+    """The reads around `bridge.preferences.model`: Intercom, the type cache, the ledger."""
 
     def __init__(
         self,
@@ -117,34 +107,3 @@ class PreferenceCenter:
         if leaving_out is not None:
             pending = [r for r in pending if (r.source, r.event_id) != leaving_out]
         return View(claims, choices(types, explicit, pending, preferred_locales))
-
-    async def record(
-        self,
-        view: View,
-        wanted: Mapping[str, bool],
-        *,
-        shown: Mapping[str, bool | None],
-        occurred_at: datetime,
-        event_prefix: str,
-        via: str,
-        page_locale: str,
-        client: Mapping[str, str],
-    ) -> Saved:
-        """Record one request per type whose wanted state differs from `shown`."""
-        changed = changes(shown, wanted)
-        if not changed:
-            return Saved([], [])
-        requests = requests_for(
-            view.claims.identity,
-            changed,
-            view.by_id,
-            occurred_at=occurred_at,
-            source=SOURCE,
-            event_prefix=event_prefix,
-            via=via,
-            page_locale=page_locale,
-            client=client,
-        )
-        recorded = await self._ledger.record(requests)
-        fresh = [r for r, saved in zip(requests, recorded, strict=True) if not saved.duplicate]
-        return Saved(requests, fresh)

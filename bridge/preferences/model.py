@@ -149,7 +149,7 @@ def proof(
 def requests_for(
     identity: Identity,
     changed: Mapping[str, bool],
-    shown: Mapping[str, Choice],
+    by_id: Mapping[str, Choice],
     *,
     occurred_at: datetime,
     source: str,
@@ -171,7 +171,7 @@ def requests_for(
             occurred_at=occurred_at,
             source=source,
             event_id=f"{event_prefix}:{type_id}:{'on' if subscribed else 'off'}",
-            context=proof(shown[type_id], via=via, page_locale=page_locale, client=client),
+            context=proof(by_id[type_id], via=via, page_locale=page_locale, client=client),
         )
         for type_id, subscribed in changed.items()
     ]

@@ -19,7 +19,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.ledger import LedgerUnavailable
 from bridge.preferences.center import View
 from bridge.preferences.model import Choice
 from bridge.services import Services
@@ -28,7 +27,7 @@ from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMedi
 from bridge.web.forms import scoped_event_id
 from bridge.web.openapi import openapi_document
 from bridge.web.pages import Language, choose_language, who
-from bridge.web.preferences import claims_for, record_changes, shown_view
+from bridge.web.preferences import claims_for, current_view, record_changes
 from bridge.web.routing import route
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
@@ -49,7 +48,7 @@ def view_json(view: View, language: Language, **extra: Any) -> dict[str, Any]:
 
 async def read_preferences(request: Request) -> Response:
     """GET: the link's types, words in the person's language, and their states."""
-    language, view = await shown_view(request)
+    language, view = await current_view(request)
     return JSONResponse(view_json(view, language), headers=NO_STORE)
 
 
@@ -108,14 +107,11 @@ async def change_preferences(request: Request) -> Response:
         raise Unavailable("Intercom could not list the subscription types; try again shortly.")
     wanted = parse_changes(body, [choice.id for choice in view.choices])
     shown = {choice.id: choice.subscribed for choice in view.choices}
-    try:
-        saved = await record_changes(
-            request, services, view, wanted, shown, event=event_prefix, via="api", language=language
-        )
-    except LedgerUnavailable:
-        raise Unavailable("The change could not be recorded; nothing was changed.") from None
+    recording = await record_changes(
+        request, services, view, wanted, shown, event=event_prefix, via="api", language=language
+    )
     after = View(view.claims, [_after(choice, wanted) for choice in view.choices])
-    return JSONResponse(view_json(after, language, recorded=len(saved.fresh)), headers=NO_STORE)
+    return JSONResponse(view_json(after, language, recorded=len(recording.new)), headers=NO_STORE)
 
 
 def _after(choice: Choice, wanted: Mapping[str, bool]) -> Choice:

@@ -1,4 +1,4 @@
-"""The app factory: routes, middleware and a lifespan that owns the ledger, client and worker."""
+"""The app factory: routes and middleware from the settings, `Services` in its lifespan."""
 
 from __future__ import annotations
 
@@ -21,91 +21,33 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bridge.branding import Branding, load_branding
+from bridge.branding import Branding
+from bridge.clock import Clock
 from bridge.i18n import DEFAULT_LANGUAGE, Catalog, load_catalogs
-from bridge.intercom.contacts import ContactResolver
-from bridge.intercom.types import TypeCache
-from bridge.ledger import Ledger, open_ledger
-from bridge.links import LinkSigner, Purpose
-from bridge.logsafe import install_access_log_filter
-from bridge.metrics import Metrics
-from bridge.preferences.center import PreferenceCenter
-from bridge.providers import load_providers
-from bridge.sandbox.seed import seeded_identity_keys
-from bridge.services import Services, intercom_client
+from bridge.ledger import LedgerUnavailable
+from bridge.links import BadLink
+from bridge.services import Configured, Services
 from bridge.settings import Settings, SettingsError, load_settings
 from bridge.web import ops, preferences, unsubscribe, webhooks
+from bridge.web.access_log import install_access_log_filter
 from bridge.web.api import build_api
 from bridge.web.body_limit import BodyLimitMiddleware
 from bridge.web.error_pages import (
+    handle_bad_link,
     handle_bridge_error,
     handle_client_gone,
     handle_http_exception,
+    handle_ledger_unavailable,
     handle_unexpected,
 )
 from bridge.web.errors import BridgeHTTPError
 from bridge.web.host_check import LOCAL_HOSTS, HostCheckMiddleware
+from bridge.web.offload import Offload
 from bridge.web.security_headers import SecurityHeadersMiddleware, embeddable_csp
-from bridge.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-
-
-class MigrationsPending(SettingsError):
-    """The database schema is behind and automatic migration is off."""
-
-
-class DemoLedger(SettingsError):
-    """A real `serve` or `worker` was pointed at the ledger `bridge demo` filled."""
-
-
-# Where `bridge demo` kept its requests before it had a ledger of its own: the default one.
-_SHARED_DEFAULT_URL = "sqlite:///bridge.db"
-
-
-async def prepare_ledger(settings: Settings) -> Ledger:
-    """Open the ledger and bring its schema up to date, or refuse with a clear message."""
-    ledger = await open_ledger(settings.database_url)
-    try:
-        pending = await ledger.pending_migrations()
-        if pending and not settings.auto_migrate:
-            raise MigrationsPending(
-                f"the database needs {len(pending)} migration(s) ({', '.join(pending)}): "
-                "run `bridge migrate`, or set BRIDGE_AUTO_MIGRATE=true"
-            )
-        if pending:
-            applied = await ledger.migrate()
-            log.info("applied migrations: %s", ", ".join(applied))
-        await check_mode(ledger, settings)
-    except BaseException:
-        await ledger.close()
-        raise
-    return ledger
-
-
-async def check_mode(ledger: Ledger, settings: Settings) -> None:
-    """Mark the demo's ledger as such; refuse it (or demo rows) anywhere else (DemoLedger).
-
-    A real worker would otherwise look the demo's made-up people up in the real workspace.
-    """
-    if settings.demo:
-        await ledger.set_meta("mode", "demo")
-        return
-    if await ledger.meta("mode") == "demo":
-        raise DemoLedger(
-            "DATABASE_URL names the ledger `bridge demo` made; point it at a database of "
-            "its own for real use"
-        )
-    if settings.database_url == _SHARED_DEFAULT_URL:
-        found = await ledger.count_for(seeded_identity_keys())
-        if found:
-            raise DemoLedger(
-                f"bridge.db holds {found} request(s) for the demo's made-up contacts, from a "
-                "`bridge demo` run before the demo had a ledger of its own (it now uses "
-                "bridge-demo.db): move bridge.db aside, or set DATABASE_URL"
-            )
 
 
 def _roots(request: Request) -> dict[str, Any]:
@@ -147,31 +89,24 @@ def _brand_stylesheet(branding: Branding) -> Callable[[Request], Awaitable[Respo
     return stylesheet
 
 
-def build_signer(settings: Settings) -> LinkSigner:
-    """The link signer for these settings' keys and maximum ages."""
-    return LinkSigner(
-        [k.reveal() for k in settings.secret_keys],
-        max_age={
-            Purpose.UNSUBSCRIBE: settings.unsubscribe_max_age,
-            Purpose.PREFERENCES: settings.preferences_max_age,
-        },
-    )
-
-
 def create_app(
     settings: Settings | None = None,
     *,
     intercom_transport: httpx.AsyncBaseTransport | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     outbound_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
-    """Build the bridge. With no settings, read them from the environment (uvicorn --factory)."""
+    """Build the bridge. With no settings, read them from the environment (uvicorn --factory).
+
+    The routes and middleware are built here from the settings alone; the lifespan opens
+    `Services` (ledger, Intercom, caches) and, when configured, starts the worker.
+    """
     from_environment = settings is None
     try:
         settings = load_settings() if settings is None else settings
         settings.require_intercom_token()
-        branding = load_branding(settings.config)
-        providers = load_providers(settings.config, settings.public_url)
+        configured = Configured.from_settings(settings, clock)
     except SettingsError as exc:
         if not from_environment:
             raise
@@ -183,10 +118,11 @@ def create_app(
         log.warning(
             "BRIDGE_METRICS_TOKEN is not set: /metrics and the detailed /readyz answer anyone"
         )
-    catalogs = load_catalogs()
-    templates = build_templates(catalogs, branding)
+    branding = configured.branding
     handlers = {
         BridgeHTTPError: handle_bridge_error,
+        BadLink: handle_bad_link,
+        LedgerUnavailable: handle_ledger_unavailable,
         HTTPException: handle_http_exception,
         ClientDisconnect: handle_client_gone,
         Exception: handle_unexpected,
@@ -195,49 +131,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ledger = await prepare_ledger(settings)
-        metrics = Metrics()
-        intercom = intercom_client(
-            settings, intercom_transport, observer=metrics.count_intercom_call
-        )
-        http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
-        types = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
-        contacts = ContactResolver(intercom)
-        services = Services(
-            settings=settings,
-            ledger=ledger,
-            intercom=intercom,
-            types=types,
-            contacts=contacts,
-            signer=build_signer(settings),
-            templates=templates,
-            metrics=metrics,
-            catalogs=catalogs,
-            branding=branding,
-            preferences=PreferenceCenter(
-                intercom=intercom,
-                types=types,
-                contacts=contacts,
-                ledger=ledger,
-            ),
-            providers=providers,
-            http=http,
-        )
-        app.state.services = services
-        api.state.services = services
-        if settings.worker.in_process:
-            services.worker = Worker(
-                ledger, intercom, types, settings.worker, metrics, contacts=contacts
-            )
-            services.worker.start()
-        try:
+        async with Services.open(
+            settings,
+            clock=clock,
+            intercom_transport=intercom_transport,
+            outbound_transport=outbound_transport,
+            configured=configured,
+        ) as services:
+            app.state.services = api.state.services = services
+            if settings.worker.in_process:
+                services.add_worker().start()
             yield
-        finally:
-            if services.worker is not None:
-                await services.worker.stop()
-            await intercom.aclose()
-            await http.aclose()
-            await ledger.close()
 
     app = Starlette(
         routes=[
@@ -262,13 +166,17 @@ def create_app(
                 max_bytes=settings.max_body_bytes,
                 by_path={
                     f"/webhooks/{name}": provider.body_limit(settings.max_webhook_bytes)
-                    for name, provider in providers.items()
+                    for name, provider in configured.providers.items()
                 },
             ),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+    # Parts of the web app itself, ready before the first request: the pages' templates, and
+    # the thread pool that parses large webhook bodies off the event loop.
+    app.state.templates = build_templates(configured.catalogs, branding)
+    app.state.offload = Offload()
     # A redirect to the same path with a slash would be built from the request's Host.
     for router in (app.router, api.router):
         router.redirect_slashes = False

@@ -13,23 +13,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from bridge.logsafe import mask_path
-from bridge.web.errors import BridgeHTTPError
+from bridge.links import ExpiredLink
+from bridge.web.access_log import mask_path
+from bridge.web.audiences import Audience, area_of
+from bridge.web.errors import BridgeHTTPError, Unavailable
 from bridge.web.pages import choose_language, render
 
 log = logging.getLogger(__name__)
 
-_TOKEN_PAGES = ("/unsubscribe/", "/preferences/")
-_MACHINE_PATHS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/metrics")
 
-
-def _wants_html(request: Request) -> bool:
-    path = request.url.path
-    if path.startswith(_MACHINE_PATHS):
-        return False
-    return "text/html" in request.headers.get("accept", "text/html") or path.startswith(
-        _TOKEN_PAGES
-    )
+def _audience(request: Request) -> Audience:
+    """Who asked: the route table's answer, else a browser's Accept header (or its absence)."""
+    area = area_of(request.url.path)
+    if area is not None:
+        return area.audience
+    accepts = request.headers.get("accept", "text/html")
+    return Audience.PEOPLE if "text/html" in accepts else Audience.OPS
 
 
 def render_error(
@@ -42,9 +41,10 @@ def render_error(
     key: str | None = None,
 ) -> Response:
     """The response for an error, shaped (and, for people, worded) for whoever asked."""
-    if request.url.path.startswith("/api/"):
+    audience = _audience(request)
+    if audience is Audience.API:
         return JSONResponse({"error": title, "message": message}, status, headers=headers)
-    if not _wants_html(request):
+    if audience is not Audience.PEOPLE:
         return PlainTextResponse(f"{title}: {message}\n", status, headers=headers)
     language = choose_language(request, None)
     if key is not None:
@@ -66,6 +66,33 @@ async def handle_bridge_error(request: Request, exc: Exception) -> Response:
     """Turn a BridgeHTTPError into its page or body."""
     assert isinstance(exc, BridgeHTTPError)
     return render_error(request, exc.status_code, exc.title, exc.message, exc.headers, key=exc.key)
+
+
+async def handle_bad_link(request: Request, exc: Exception) -> Response:
+    """A link token that is not ours, or is past its age: say which, and what to do."""
+    if isinstance(exc, ExpiredLink):
+        title, message, key = (
+            "This link has expired",
+            "This link is too old. Use the link in a more recent message.",
+            "expired_link",
+        )
+    else:
+        title, message, key = (
+            "This link isn't valid",
+            "The address may have been cut short or changed. Copy the whole link from the "
+            "message, or use the link in a more recent one.",
+            "invalid_link",
+        )
+    return render_error(request, 400, title, message, key=key)
+
+
+async def handle_ledger_unavailable(request: Request, exc: Exception) -> Response:
+    """The ledger could not commit: nothing was recorded, so every caller is told to retry."""
+    log.warning("nothing recorded for %s %s: %s", request.method, mask_path(request.url.path), exc)
+    unavailable = Unavailable(
+        "The ledger could not commit; nothing was recorded. Retry later.", key="not_recorded"
+    )
+    return await handle_bridge_error(request, unavailable)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -31,27 +31,11 @@ class BridgeHTTPError(Exception):
             self.key = key
 
 
-class InvalidLink(BridgeHTTPError):
-    """A link token that was tampered with, truncated or signed by an unknown key."""
-
-    status_code = 400
-    title = "This link isn't valid"
-    key = "invalid_link"
-
-
 class BadForm(BridgeHTTPError):
     """A form body that could not be parsed (too many fields, broken multipart)."""
 
     status_code = 400
     title = "Bad request"
-
-
-class ExpiredLinkError(BridgeHTTPError):
-    """A genuine link past its configured maximum age."""
-
-    status_code = 400
-    title = "This link has expired"
-    key = "expired_link"
 
 
 class InvalidUndo(BridgeHTTPError):
@@ -92,7 +76,7 @@ class TooLarge(BridgeHTTPError):
 
 
 class Unavailable(BridgeHTTPError):
-    """The ledger could not commit, so nothing was accepted; the caller should retry."""
+    """Something the request needs is down, so nothing was accepted; the caller should retry."""
 
     status_code = 503
     title = "Temporarily unavailable"

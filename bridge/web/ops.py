@@ -62,8 +62,8 @@ async def readyz(request: Request) -> Response:
         checks["intercom"] = "token rejected (401)" if worker.halted else "ok"
     else:
         # Cached, with a short timeout and a pause after failures: probes never pile up calls.
-        described = await services.types.describe(Scope())
-        error = services.types.last_error
+        described = await services.type_cache.describe(Scope())
+        error = services.type_cache.last_error
         if described is not None:
             checks["intercom"] = "ok"
         elif isinstance(error, Unauthorized):

@@ -9,27 +9,18 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.templating import Jinja2Templates
 
 from bridge.i18n import Catalog, clean_tag, negotiate, parse_accept_language
-from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose
+from bridge.links import LinkClaims, Purpose
 from bridge.logsafe import mask_email, mask_phone
 from bridge.services import Services
-from bridge.web.errors import NO_STORE, ExpiredLinkError, InvalidLink
+from bridge.web.errors import NO_STORE
 
 
 def link_claims(services: Services, purpose: Purpose, token: str) -> LinkClaims:
-    """The claims of a link's token, or the error page saying what is wrong with it."""
-    try:
-        return services.signer.claims(purpose, token)
-    except ExpiredLink:
-        raise ExpiredLinkError(
-            "This link is too old. Use the link in a more recent message."
-        ) from None
-    except BadLink:
-        raise InvalidLink(
-            "The address may have been cut short or changed. Copy the whole link from the "
-            "message, or use the link in a more recent one."
-        ) from None
+    """The claims of a link's token; a bad or expired one becomes its error page."""
+    return services.signer.claims(purpose, token)
 
 
 @dataclass(frozen=True)
@@ -110,7 +101,8 @@ def render(
         "embedded": request.query_params.get("embed") == "1",
         **context,
     }
-    return services.templates.TemplateResponse(
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
         request,
         template,
         page,

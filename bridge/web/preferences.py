@@ -14,18 +14,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bridge.consent import ConsentRequest, SubscriptionType, Wanted, utcnow
-from bridge.ledger import LedgerUnavailable
+from bridge.consent import ConsentRequest, SubscriptionType, Wanted
+from bridge.ledger import Recording
 from bridge.links import LinkClaims, Purpose
-from bridge.preferences.center import SOURCE, Saved, View
-from bridge.preferences.model import Choice, choices
+from bridge.preferences.center import View
+from bridge.preferences.model import Choice, changes, choices, requests_for
 from bridge.services import Services
 from bridge.web.errors import BadForm, Unavailable
 from bridge.web.forms import form_nonce, new_nonce, read_fields, scoped_event_id
-from bridge.web.pages import Language, choose_language, link_claims, render, self_url, who
+from bridge.web.pages import Language, choose_language, render, self_url, who
 from bridge.web.routing import route
 from bridge.web.same_origin import require_same_origin
 
+SOURCE = "preferences"
 SAVE = "save"
 UNSUBSCRIBE_ALL = "unsubscribe_all"
 _NOT_SAVED = (
@@ -39,8 +40,8 @@ _NOTICES = {
 
 
 def claims_for(services: Services, token: str) -> LinkClaims:
-    """The claims of a preferences token, or the error page saying what is wrong with it."""
-    return link_claims(services, Purpose.PREFERENCES, token)
+    """The claims of a preferences token (a bad or expired one becomes its error page)."""
+    return services.signer.claims(Purpose.PREFERENCES, token)
 
 
 def client_proof(request: Request, services: Services) -> dict[str, str]:
@@ -76,7 +77,7 @@ def _unsubscribe_all_label(view: View, language: Language) -> str:
     return t("preferences.unsubscribe_all")
 
 
-async def shown_view(request: Request) -> tuple[Language, View]:
+async def current_view(request: Request) -> tuple[Language, View]:
     """What a GET of the page (or the API) shows, in the person's language; counted."""
     services: Services = request.app.state.services
     claims = claims_for(services, request.path_params["token"])
@@ -89,7 +90,7 @@ async def shown_view(request: Request) -> tuple[Language, View]:
 async def show(request: Request) -> Response:
     """GET: the page; changes nothing."""
     services: Services = request.app.state.services
-    language, view = await shown_view(request)
+    language, view = await current_view(request)
     claims = view.claims
     t = language.catalog.gettext
     company = services.branding.company_name
@@ -125,13 +126,15 @@ def _shown_states(fields: Sequence[tuple[str, str]], known: set[str]) -> dict[st
     return shown
 
 
-def _scope_wide(claims: LinkClaims, event_id: str, context: dict[str, Any]) -> ConsentRequest:
+def _scope_wide(
+    services: Services, claims: LinkClaims, event_id: str, context: dict[str, Any]
+) -> ConsentRequest:
     """One request for every type of the link's scope, when Intercom couldn't list them."""
     return ConsentRequest(
         identity=claims.identity,
         wanted=Wanted.UNSUBSCRIBED,
         scope=claims.scope,
-        occurred_at=utcnow(),
+        occurred_at=services.clock.now(),
         source=SOURCE,
         event_id=f"{event_id}:all:off",
         context=context,
@@ -140,13 +143,9 @@ def _scope_wide(claims: LinkClaims, event_id: str, context: dict[str, Any]) -> C
 
 async def _record_unknown_types(
     request: Request, services: Services, claims: LinkClaims, language: Language, event: str
-) -> Saved:
+) -> Recording:
     context = {"via": "page", "locale": language.catalog.code, **client_proof(request, services)}
-    consent = _scope_wide(claims, event, context)
-    [recorded] = await services.ledger.record([consent])
-    saved = Saved([consent], [] if recorded.duplicate else [consent])
-    _count(services, saved)
-    return saved
+    return await services.record([_scope_wide(services, claims, event, context)])
 
 
 async def save(request: Request) -> Response:
@@ -161,17 +160,14 @@ async def save(request: Request) -> Response:
         raise BadForm(f"Unknown action {action[:40]!r}.")
     language = choose_language(request, claims)
     event = scoped_event_id(request.path_params["token"], form_nonce(form))
-    types: Sequence[SubscriptionType] | None = await services.types.describe(claims.scope)
-    try:
-        if types is None:
-            if action != UNSUBSCRIBE_ALL:
-                raise Unavailable(_NOT_SAVED, key="not_saved")
-            saved = await _record_unknown_types(request, services, claims, language, event)
-        else:
-            saved = await _record_choices(request, services, claims, language, fields, types, event)
-    except LedgerUnavailable:
-        raise Unavailable(_NOT_SAVED, key="not_saved") from None
-    notice = "saved" if saved.fresh else "already" if saved.requests else "unchanged"
+    types: Sequence[SubscriptionType] | None = await services.type_cache.describe(claims.scope)
+    if types is None:
+        if action != UNSUBSCRIBE_ALL:
+            raise Unavailable(_NOT_SAVED, key="not_saved")
+        recording = await _record_unknown_types(request, services, claims, language, event)
+    else:
+        recording = await _record_choices(request, services, claims, language, fields, types, event)
+    notice = "saved" if recording.new else "already" if recording.stored else "unchanged"
     return RedirectResponse(self_url(request, saved=notice), 303)
 
 
@@ -183,7 +179,7 @@ async def _record_choices(
     fields: Sequence[tuple[str, str]],
     types: Sequence[SubscriptionType],
     event: str,
-) -> Saved:
+) -> Recording:
     form = dict(fields)
     words: list[Choice] = choices(types, None, (), language.preferred)
     view = View(claims, words)
@@ -209,28 +205,20 @@ async def record_changes(
     event: str,
     via: str,
     language: Language,
-) -> Saved:
-    """Record what changed (raises LedgerUnavailable), count it, and wake the worker."""
-    saved = await services.preferences.record(
-        view,
-        wanted,
-        shown=shown,
-        occurred_at=utcnow(),
+) -> Recording:
+    """Record a request per type whose wanted state differs from what the page `shown`."""
+    requests = requests_for(
+        view.claims.identity,
+        changes(shown, wanted),
+        view.by_id,
+        occurred_at=services.clock.now(),
+        source=SOURCE,
         event_prefix=event,
         via=via,
         page_locale=language.catalog.code,
         client=client_proof(request, services),
     )
-    _count(services, saved)
-    return saved
-
-
-def _count(services: Services, saved: Saved) -> None:
-    """Count what was newly recorded (not repeats) and wake the worker for it."""
-    for consent in saved.fresh:
-        services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
-    if saved.fresh and services.worker is not None:
-        services.worker.wake()
+    return await services.record(requests)
 
 
 routes = [

@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bridge.web.audiences import EMBEDDABLE_PREFIXES
+
 # Pages use only their own stylesheet and forms that post back to the bridge; no scripts.
 DEFAULT_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-EMBEDDABLE_PREFIXES = ("/preferences/",)
 
 
 def embeddable_csp(

@@ -22,14 +22,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from bridge.consent import ConsentRequest, Scope, SubscriptionType, Wanted, utcnow
+from bridge.consent import ConsentRequest, Scope, SubscriptionType, Wanted
 from bridge.i18n import localise
-from bridge.ledger import LedgerUnavailable
 from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose, Undo, token_digest
 from bridge.services import Services
-from bridge.web.errors import NO_STORE, BadForm, ExpiredUndo, InvalidUndo, Unavailable
+from bridge.web.errors import NO_STORE, BadForm, ExpiredUndo, InvalidUndo
 from bridge.web.forms import form_nonce, new_nonce, read_fields, scoped_event_id
-from bridge.web.pages import Language, choose_language, link_claims, render, self_url, who
+from bridge.web.pages import Language, choose_language, render, self_url, who
 from bridge.web.routing import route
 from bridge.web.same_origin import require_same_origin
 
@@ -41,10 +40,6 @@ ONE_CLICK_DONE = (
 )
 UNSUBSCRIBE, RESUBSCRIBE = "unsubscribe", "resubscribe"
 _GONE = 410  # the link's types no longer exist: nothing it could do
-
-
-def _claims(services: Services, token: str) -> LinkClaims:
-    return link_claims(services, Purpose.UNSUBSCRIBE, token)
 
 
 def _manage_url(services: Services, claims: LinkClaims) -> str | None:
@@ -86,8 +81,8 @@ async def _page(
 async def confirm(request: Request) -> Response:
     """GET/HEAD: ask; change nothing."""
     services: Services = request.app.state.services
-    claims = _claims(services, request.path_params["token"])
-    types = await services.types.describe(claims.scope)
+    claims = services.signer.claims(Purpose.UNSUBSCRIBE, request.path_params["token"])
+    types = await services.type_cache.describe(claims.scope)
     if types == []:
         return await _page(request, "unsubscribe/gone.html", claims, types, status_code=_GONE)
     return await _page(request, "unsubscribe/confirm.html", claims, types)
@@ -98,10 +93,11 @@ async def submit(request: Request) -> Response:
     services: Services = request.app.state.services
     require_same_origin(request, services.settings.public_url)
     token = request.path_params["token"]
-    claims = _claims(services, token)
+    claims = services.signer.claims(Purpose.UNSUBSCRIBE, token)
     form = dict(await read_fields(request, max_fields=_MAX_FIELDS))
     if form.get("List-Unsubscribe") == "One-Click":
-        await _record(services, token, _unsubscribe(claims, claims.scope, token, None, "one-click"))
+        consent = _unsubscribe(services, claims, claims.scope, token, None, "one-click")
+        await _record(services, token, consent)
         # The mailbox provider's robot posted this; nobody reads the page, so skip rendering.
         return HTMLResponse(ONE_CLICK_DONE, headers=NO_STORE)
     action = form.get("action", UNSUBSCRIBE)
@@ -109,12 +105,12 @@ async def submit(request: Request) -> Response:
         return await _undo(request, services, token, claims, form.get("undo", ""))
     if action != UNSUBSCRIBE:
         raise BadForm(f"Unknown action {action[:40]!r}.")
-    types = await services.types.describe(claims.scope)
+    types = await services.type_cache.describe(claims.scope)
     if types == []:
         return await _page(request, "unsubscribe/gone.html", claims, types, status_code=_GONE)
     # What the person was shown: the link's types that still exist (all of them, or a channel).
     scope = Scope(type_ids=tuple(t.id for t in types)) if claims.scope.type_ids and types else None
-    consent = _unsubscribe(claims, scope or claims.scope, token, form_nonce(form), "page")
+    consent = _unsubscribe(services, claims, scope or claims.scope, token, form_nonce(form), "page")
     await _record(services, token, consent)
     language = choose_language(request, claims)
     undo = await _undo_token(services, claims, language, consent, token)
@@ -122,13 +118,13 @@ async def submit(request: Request) -> Response:
 
 
 def _unsubscribe(
-    claims: LinkClaims, scope: Scope, token: str, nonce: str | None, via: str
+    services: Services, claims: LinkClaims, scope: Scope, token: str, nonce: str | None, via: str
 ) -> ConsentRequest:
     return ConsentRequest(
         identity=claims.identity,
         wanted=Wanted.UNSUBSCRIBED,
         scope=scope,
-        occurred_at=utcnow(),
+        occurred_at=services.clock.now(),
         source=SOURCE,
         event_id=scoped_event_id(token, nonce),
         context={"via": via, **({"locale": claims.locale} if claims.locale else {})},
@@ -136,22 +132,8 @@ def _unsubscribe(
 
 
 async def _record(services: Services, token: str, consent: ConsentRequest) -> None:
-    """Commit one request (or find it already there), count it and wake the worker."""
-    try:
-        [saved] = await services.ledger.record(
-            [consent], payload_sha256=hashlib.sha256(token.encode()).hexdigest()
-        )
-    except LedgerUnavailable:
-        raise Unavailable(
-            "We couldn't record your request just now. Nothing was changed; please try again "
-            "in a minute.",
-            key="not_recorded",
-        ) from None
-    if saved.duplicate:
-        return
-    services.metrics.recorded.labels(source=SOURCE, wanted=consent.wanted.value).inc()
-    if services.worker is not None:
-        services.worker.wake()
+    """Commit one request (or find it already there); the link's token is its payload."""
+    await services.record([consent], payload_sha256=hashlib.sha256(token.encode()).hexdigest())
 
 
 async def _undo_token(
@@ -193,7 +175,7 @@ async def _undo(
         identity=claims.identity,
         wanted=Wanted.SUBSCRIBED,
         scope=Scope(type_ids=undo.type_ids),
-        occurred_at=utcnow(),
+        occurred_at=services.clock.now(),
         source=SOURCE,
         # Named after the unsubscribe it undoes: pressing twice records once.
         event_id=f"{undo.event_id}:undo",
@@ -204,7 +186,7 @@ async def _undo(
         },
     )
     await _record(services, token, consent)
-    types = await services.types.describe(consent.scope)
+    types = await services.type_cache.describe(consent.scope)
     return await _page(request, "unsubscribe/resubscribed.html", claims, types)
 
 

@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from functools import partial
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from bridge.ledger import LedgerUnavailable, Recorded
+from bridge.ledger import LedgerUnavailable
 from bridge.providers import (
     PROVIDERS,
     Delivery,
     Malformed,
-    Parsed,
     Provider,
     Rejected,
     Unreachable,
 )
 from bridge.services import Services
+from bridge.web.offload import Offload
 from bridge.web.routing import route
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ CONFIRM_TIMEOUT = 8.0
 
 
 def _plain(status: int, text: str) -> Response:
-    # A 503 is always "try again": say when, as the pages do.
+    # A 503 is always "try again": say when, as every other 503 does.
     headers = {"Retry-After": "30"} if status == 503 else None
     return PlainTextResponse(text + "\n", status, headers=headers)
 
@@ -54,6 +53,7 @@ def public_url(request: Request, base: str) -> str:
 async def receive(request: Request) -> Response:
     """One delivery from one provider."""
     services: Services = request.app.state.services
+    offload: Offload = request.app.state.offload
     name = request.path_params["provider"]
     if name not in PROVIDERS:
         return _plain(
@@ -77,7 +77,7 @@ async def receive(request: Request) -> Response:
             headers=request.headers,
             body=body,
         )
-        delivery = await services.offload.run(len(body), partial(provider.read, delivery))
+        delivery = await offload.run(len(body), partial(provider.read, delivery))
         await provider.verify(delivery, services.http)
         await _bind(services, provider, delivery)
     except Rejected as exc:
@@ -90,34 +90,33 @@ async def receive(request: Request) -> Response:
         return _plain(503, f"Could not verify the delivery yet: {exc}. Retry later.")
     except LedgerUnavailable:
         services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
-        return _plain(503, "The ledger could not be reached; nothing was recorded. Retry later.")
+        raise
     try:
-        parsed = await services.offload.run(len(body), partial(provider.parse, delivery))
+        parsed = await offload.run(len(body), partial(provider.parse, delivery))
     except Malformed as exc:
         services.metrics.webhooks.labels(provider=name, result="malformed").inc()
         log.warning("%s webhook unreadable: %s", name, exc)
         return _plain(provider.malformed_status, f"Could not read the delivery: {exc}")
     try:
-        recorded = await _record(services, parsed, hashlib.sha256(delivery.body).hexdigest())
+        # All of a batch in one transaction; one unstorable event does not cost the rest.
+        recording = await services.record(
+            parsed.requests, payload_sha256=hashlib.sha256(delivery.body).hexdigest()
+        )
     except LedgerUnavailable:
         services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
-        return _plain(503, "The ledger could not commit; nothing was recorded. Retry later.")
+        raise
     if parsed.confirm_url is not None:
         confirmed = await _confirm(services.http, parsed.confirm_url, name)
         if not confirmed:
             return _plain(503, "Could not confirm the subscription yet. Retry later.")
-    for problem in parsed.invalid:
+    invalid = [*parsed.invalid, *recording.unstorable]
+    for problem in invalid:
         log.warning("%s webhook: skipped an event: %s", name, problem)
-    fresh = [r for r, saved in zip(parsed.requests, recorded, strict=True) if not saved.duplicate]
-    for wanted, count in Counter(consent.wanted.value for consent in fresh).items():
-        services.metrics.recorded.labels(source=name, wanted=wanted).inc(count)
     services.metrics.webhooks.labels(provider=name, result="accepted").inc()
-    if fresh and services.worker is not None:
-        services.worker.wake()
     return _plain(
         200,
-        f"ok: {len(fresh)} recorded, {len(recorded) - len(fresh)} duplicate, "
-        f"{parsed.ignored} ignored, {len(parsed.invalid)} invalid",
+        f"ok: {len(recording.new)} recorded, {recording.duplicates} duplicate, "
+        f"{parsed.ignored} ignored, {len(invalid)} invalid",
     )
 
 
@@ -135,17 +134,6 @@ async def _bind(services: Services, provider: Provider, delivery: Delivery) -> N
     )
     if not bound:
         raise Rejected("this signature was already used for another event")
-
-
-async def _record(services: Services, parsed: Parsed, payload_sha256: str) -> list[Recorded]:
-    """Record a delivery's requests in one transaction; unstorable ones are set aside."""
-    try:
-        return await services.ledger.record(parsed.requests, payload_sha256=payload_sha256)
-    except ValueError:
-        # One unstorable event (a NUL byte in an address, say) must not cost the batch the rest.
-        parsed.requests, unstorable = services.ledger.storable(parsed.requests)
-        parsed.invalid.extend(unstorable)
-        return await services.ledger.record(parsed.requests, payload_sha256=payload_sha256)
 
 
 async def _confirm(http: httpx.AsyncClient, url: str, name: str) -> bool:

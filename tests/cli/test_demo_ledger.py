@@ -12,7 +12,7 @@ from bridge.cli.demo import DEMO_DATABASE_URL, demo_settings
 from bridge.cli.main import main
 from bridge.consent import ConsentRequest, Identity, Scope, Wanted, utcnow
 from bridge.ledger import open_ledger
-from bridge.web.app import DemoLedger, prepare_ledger
+from bridge.services import DemoLedger, prepare_ledger
 from tests.conftest import SECRET, make_settings
 
 JANE = Identity(contact_id="63a07ddf05a32042dffac965")  # a seeded sandbox contact

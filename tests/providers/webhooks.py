@@ -125,7 +125,7 @@ def apply_all(client: TestClient) -> None:
         worker = Worker(
             services.ledger,
             services.intercom,
-            services.types,
+            services.type_cache,
             services.settings.worker,
             services.metrics,
         )

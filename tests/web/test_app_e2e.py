@@ -14,8 +14,9 @@ from bridge.consent import Identity, Scope
 from bridge.ledger import Status
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
+from bridge.services import MigrationsPending
 from bridge.settings import Settings
-from bridge.web.app import MigrationsPending, create_app
+from bridge.web.app import create_app
 from tests.conftest import SECRET, make_settings
 
 BASE = "https://consent.example.com"  # BRIDGE_PUBLIC_URL's host: the only one it answers to

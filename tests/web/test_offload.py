@@ -68,7 +68,7 @@ def test_a_webhook_is_read_and_parsed_through_the_offload(tmp_path: Path, sandbo
     assert len(body) > 64 * 1024
     with bridge_with(tmp_path, sandbox, {"sendgrid": {"public_key": signer.public_key}}) as client:
         recording = Recording()
-        client.app.state.services.offload = recording  # type: ignore[attr-defined]
+        client.app.state.offload = recording  # type: ignore[attr-defined]
         response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
         assert response.status_code == 200
     assert recording.seen == [("read", len(body)), ("parse", len(body))]

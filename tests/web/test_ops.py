@@ -8,6 +8,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from bridge.clock import ManualClock
 from bridge.consent import Identity, Scope
 from bridge.intercom.client import endpoint_of
 from bridge.ledger import LedgerUnavailable
@@ -67,8 +68,8 @@ def test_the_queue_is_read_at_most_every_fifteen_seconds(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = client.app.state.services  # type: ignore[attr-defined]
-    now = [1000.0]
-    services.metrics = Metrics(clock=lambda: now[0])
+    clock = ManualClock()
+    services.metrics = Metrics(clock=clock)
     reads = 0
     counts = services.ledger.status_counts
 
@@ -81,7 +82,7 @@ def test_the_queue_is_read_at_most_every_fifteen_seconds(
     for _ in range(5):
         assert client.get("/metrics").status_code == 200
     assert reads == 1
-    now[0] += 16
+    clock.advance(16)
     client.get("/metrics")
     assert reads == 2
 

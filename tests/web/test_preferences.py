@@ -270,7 +270,7 @@ def test_a_type_created_after_the_page_was_shown_is_left_alone(
         content_types=["email"],
         default_translation={"name": "Brand new", "description": "", "locale": "en"},
     )
-    client.app.state.services.types._fetched_at = float("-inf")  # type: ignore[attr-defined]
+    client.app.state.services.type_cache._fetched_at = float("-inf")  # type: ignore[attr-defined]
     post(client, path, fields)
     assert new["id"] not in {r.request.scope.type_ids[0] for r in recorded(client)}
 

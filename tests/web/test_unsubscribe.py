@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 from bridge.consent import Channel, Identity, Scope, Wanted
 from bridge.ledger import LedgerUnavailable, RequestRecord
 from bridge.links import UNDO_MAX_AGE, LinkClaims, LinkSigner, Purpose, Undo, token_digest
-from bridge.logsafe import AccessLogTokenFilter
 from bridge.sandbox import Sandbox
+from bridge.web.access_log import AccessLogTokenFilter
 from tests.conftest import SECRET
 
 JANE = Identity(contact_id="63a07ddf05a32042dffac965", email="jane@example.com")
@@ -345,5 +345,5 @@ def _worker(client: TestClient):  # type: ignore[no-untyped-def]
 
     services = client.app.state.services  # type: ignore[attr-defined]
     return Worker(
-        services.ledger, services.intercom, services.types, services.settings.worker, Metrics()
+        services.ledger, services.intercom, services.type_cache, services.settings.worker, Metrics()
     )

@@ -1,0 +1,37 @@
+"""Keeps link tokens out of access logs: anyone holding one can change that person's consent."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bridge.logsafe import mask_token
+from bridge.web.audiences import TOKEN_PREFIXES
+
+# The path segment after a token-carrying prefix (see `audiences.AREAS`).
+_TOKEN_PATH = re.compile(
+    "^(" + "|".join(re.escape(prefix) for prefix in TOKEN_PREFIXES) + r")([^/?#\s]+)"
+)
+
+
+def mask_path(path: str) -> str:
+    """A request path with any link token shortened."""
+    return _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
+
+
+class AccessLogTokenFilter(logging.Filter):
+    """Rewrites uvicorn's access log records so they never carry a whole link token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn logs (client, method, full_path, http_version, status).
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], mask_path(args[2]), *args[3:])
+        return True
+
+
+def install_access_log_filter() -> None:
+    """Attach the filter to uvicorn's access logger once, however many apps are built."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogTokenFilter) for f in logger.filters):
+        logger.addFilter(AccessLogTokenFilter())

@@ -1,0 +1,151 @@
+"""Every source records the same way: counted once, and a ledger that can't commit is a 503.
+
+One case per audience that records (a person's page, the one-click POST, the JSON API, a
+provider's webhook), each sent twice: the second is a repeat, recorded nowhere and counted
+nowhere. With the ledger down, each answers 503 with Retry-After in its own shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from bridge.consent import Identity, Scope
+from bridge.ledger import LedgerUnavailable
+from bridge.links import LinkClaims, LinkSigner, Purpose
+from bridge.sandbox import Sandbox
+from tests.conftest import SECRET
+from tests.providers.webhooks import bridge_with, recorded
+
+JANE = "63a07ddf05a32042dffac965"
+RECEIVED = "37846"  # an opt-out email type Jane receives
+WEBHOOK_USER, WEBHOOK_PASSWORD = "postmark", "a-long-enough-webhook-password"
+NONCE = "0123456789abcdef0123456789abcdef"
+
+
+def _token(purpose: Purpose) -> str:
+    claims = LinkClaims(Identity(contact_id=JANE), Scope())
+    return LinkSigner([SECRET]).token(purpose, claims)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One way in: how to send a request, which `source` it records, its answer's type."""
+
+    name: str
+    send: Callable[[TestClient], httpx.Response]
+    source: str
+    content_type: str
+    # Sent again, it is the same request (a nonce, an Idempotency-Key, the provider's event
+    # id); a one-click POST carries none, so each one is a request of its own.
+    repeat_is_duplicate: bool = True
+
+
+def _one_click(client: TestClient) -> httpx.Response:
+    return client.post(
+        f"/unsubscribe/{_token(Purpose.UNSUBSCRIBE)}", data={"List-Unsubscribe": "One-Click"}
+    )
+
+
+def _page(client: TestClient) -> httpx.Response:
+    fields = [("nonce", NONCE), ("shown", f"{RECEIVED}:1"), ("action", "save")]
+    return client.post(
+        f"/preferences/{_token(Purpose.PREFERENCES)}",
+        content=urlencode(fields),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": "https://consent.example.com",
+            "Accept": "text/html",
+        },
+        follow_redirects=False,
+    )
+
+
+def _api(client: TestClient) -> httpx.Response:
+    return client.put(
+        f"/api/v1/preferences/{_token(Purpose.PREFERENCES)}",
+        content=json.dumps({"types": [{"id": RECEIVED, "subscribed": False}]}),
+        headers={"Content-Type": "application/json", "Idempotency-Key": "same-key-twice"},
+    )
+
+
+def _webhook(client: TestClient) -> httpx.Response:
+    event = {
+        "RecordType": "SubscriptionChange",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "ChangedAt": "2026-11-01T10:00:00Z",
+        "Recipient": "jane@example.com",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
+        "MessageStream": "broadcast",
+    }
+    return client.post(
+        "/webhooks/postmark",
+        content=json.dumps(event),
+        headers={"Content-Type": "application/json"},
+        auth=(WEBHOOK_USER, WEBHOOK_PASSWORD),
+    )
+
+
+SOURCES = [
+    Source("one-click", _one_click, "unsubscribe", "text/html", repeat_is_duplicate=False),
+    Source("page", _page, "preferences", "text/html"),
+    Source("api", _api, "preferences", "application/json"),
+    Source("webhook", _webhook, "postmark", "text/plain"),
+]
+
+
+@pytest.fixture
+def client(tmp_path: Path, sandbox: Sandbox) -> TestClient:
+    table = {"postmark": {"username": WEBHOOK_USER, "password": WEBHOOK_PASSWORD}}
+    with bridge_with(tmp_path, sandbox, table) as test_client:
+        yield test_client  # type: ignore[misc]
+
+
+def _counted(client: TestClient, source: str) -> float:
+    registry = client.app.state.services.metrics.registry  # type: ignore[attr-defined]
+    return sum(
+        registry.get_sample_value(
+            "bridge_requests_recorded_total", {"source": source, "wanted": wanted}
+        )
+        or 0.0
+        for wanted in ("subscribed", "unsubscribed")
+    )
+
+
+@pytest.mark.parametrize("way", SOURCES, ids=lambda way: way.name)
+def test_what_is_new_is_counted_and_a_repeat_is_not(client: TestClient, way: Source) -> None:
+    first = way.send(client)
+    assert first.status_code in (200, 303), first.text
+    rows = len(recorded(client))
+    assert rows >= 1 and _counted(client, way.source) == rows
+    again = way.send(client)
+    assert again.status_code in (200, 303), again.text
+    expected = rows if way.repeat_is_duplicate else 2 * rows
+    assert len(recorded(client)) == expected
+    assert _counted(client, way.source) == expected
+
+
+@pytest.mark.parametrize("way", SOURCES, ids=lambda way: way.name)
+def test_a_ledger_that_cannot_commit_is_a_503_with_retry_after(
+    client: TestClient, way: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = client.app.state.services.ledger  # type: ignore[attr-defined]
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise LedgerUnavailable("the ledger database is unavailable (OperationalError)")
+
+    monkeypatch.setattr(ledger, "record", down)
+    response = way.send(client)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert response.headers["content-type"].startswith(way.content_type)
+    assert "OperationalError" not in response.text  # the driver's words stay in the logs
+    assert _counted(client, way.source) == 0
