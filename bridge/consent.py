@@ -228,7 +228,12 @@ def select_types(
 
 
 def call_for(wanted: Wanted, subscription_type: SubscriptionType) -> Call:
-    """The call that puts a contact into the wanted state for one type (DESIGN section 4)."""
+    """The call that puts a contact into the wanted state for one type.
+
+    A contact's subscription list holds its explicit choices: on an opt-out type an entry
+    means "opted out" (attach to unsubscribe, detach to receive again); on an opt-in type it
+    means "opted in" (attach to subscribe, detach to unsubscribe).
+    """
     opted_out_wanted = wanted is Wanted.UNSUBSCRIBED
     is_opt_out_type = subscription_type.consent_type is ConsentType.OPT_OUT
     # An explicit entry means "opted out" on an opt_out type and "opted in" on an opt_in type.

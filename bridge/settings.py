@@ -83,14 +83,12 @@ class Settings:
 
     secret_keys: tuple[Secret, ...]
     intercom_access_token: Secret | None = None
-    intercom_region: str = "us"
     intercom_base_url: str = "https://api.intercom.io"
     intercom_version: str = "2.11"
     public_url: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite:///bridge.db"
     admin_token: Secret | None = None
     metrics_token: Secret | None = None
-    config_path: Path | None = None
     unsubscribe_max_age: float | None = None
     preferences_max_age: float = PREFERENCES_MAX_AGE
     log_level: str = "INFO"
@@ -256,10 +254,10 @@ def _database_url(env: Mapping[str, str]) -> str:
     return url
 
 
-def _config_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
+def _config_file(env: Mapping[str, str]) -> dict[str, Any]:
     raw = _read(env, "BRIDGE_CONFIG")
     if raw is None:
-        return None, {}
+        return {}
     path = Path(raw)
     try:
         with path.open("rb") as handle:
@@ -268,7 +266,8 @@ def _config_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
         raise SettingsError(f"BRIDGE_CONFIG: no such file {raw!r}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"BRIDGE_CONFIG: {raw!r} is not valid TOML: {exc}") from None
-    return path, resolve_env_references(data, env, "BRIDGE_CONFIG")
+    resolved: dict[str, Any] = resolve_env_references(data, env, "BRIDGE_CONFIG")
+    return resolved
 
 
 def resolve_env_references(value: Any, env: Mapping[str, str], where: str) -> Any:
@@ -345,9 +344,33 @@ def _worker(env: Mapping[str, str]) -> WorkerSettings:
     )
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and check every setting; raise SettingsError on the first problem."""
-    env = os.environ if env is None else env
+def listen_port(env: Mapping[str, str] | None = None) -> str | None:
+    """`PORT`, where platforms such as Heroku say to listen; the listening command checks it."""
+    return _read(os.environ if env is None else env, "PORT")
+
+
+def log_level(env: Mapping[str, str] | None = None) -> str:
+    """`BRIDGE_LOG_LEVEL`, checked: read before the rest for commands that log early."""
+    level = (_read(os.environ if env is None else env, "BRIDGE_LOG_LEVEL") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(
+            f"BRIDGE_LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR (got {level!r})"
+        )
+    return level
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read and check every setting; raise SettingsError on the first problem.
+
+    `defaults` fill in what the environment leaves unset and `overrides` replace what it
+    says (`bridge demo` points the bridge at its sandbox this way).
+    """
+    env = {**(defaults or {}), **(os.environ if env is None else env), **(overrides or {})}
     region = (_read(env, "INTERCOM_REGION") or "us").lower()
     if region not in REGIONS:
         raise SettingsError(f"INTERCOM_REGION: must be one of us, eu, au (got {region!r})")
@@ -360,17 +383,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     token = _read(env, "INTERCOM_ACCESS_TOKEN")
     admin = _token(env, "BRIDGE_ADMIN_TOKEN")
     metrics_token = _token(env, "BRIDGE_METRICS_TOKEN")
-    log_level = (_read(env, "BRIDGE_LOG_LEVEL") or "INFO").upper()
-    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise SettingsError(
-            f"BRIDGE_LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})"
-        )
-    config_path, config = _config_file(env)
+    config = _config_file(env)
     public_url = _read(env, "BRIDGE_PUBLIC_URL")
     return Settings(
         secret_keys=_secret_keys(env),
         intercom_access_token=Secret(token) if token else None,
-        intercom_region=region,
         intercom_base_url=(
             _http_url("INTERCOM_BASE_URL", base_url) if base_url else REGION_URLS[region]
         ),
@@ -381,7 +398,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=_database_url(env),
         admin_token=admin,
         metrics_token=metrics_token,
-        config_path=config_path,
         unsubscribe_max_age=_parse(
             env,
             "BRIDGE_UNSUBSCRIBE_MAX_AGE",
@@ -396,7 +412,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _positive_float,
             "must be a positive number of seconds",
         ),
-        log_level=log_level,
+        log_level=log_level(env),
         max_body_bytes=_parse(
             env,
             "BRIDGE_MAX_BODY_BYTES",

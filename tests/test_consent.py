@@ -45,8 +45,8 @@ DRAFT = make_type("7", ConsentType.OPT_OUT, state="draft")
 ARCHIVED = make_type("8", ConsentType.OPT_IN, state="archived")
 WORKSPACE = [OPT_OUT_EMAIL, OPT_IN_EMAIL, OPT_IN_SMS, DRAFT, ARCHIVED]
 
-# DESIGN section 4, written out as (wanted, consent_type) -> the call that reaches it.
-DESIGN_TABLE = {
+# What each (wanted, consent_type) needs of a contact's list: the call that reaches it.
+CALL_TABLE = {
     (Wanted.UNSUBSCRIBED, ConsentType.OPT_OUT): Action.ATTACH,
     (Wanted.UNSUBSCRIBED, ConsentType.OPT_IN): Action.DETACH,
     (Wanted.SUBSCRIBED, ConsentType.OPT_OUT): Action.DETACH,
@@ -54,10 +54,10 @@ DESIGN_TABLE = {
 }
 
 
-@pytest.mark.parametrize(("wanted", "consent"), list(DESIGN_TABLE))
+@pytest.mark.parametrize(("wanted", "consent"), list(CALL_TABLE))
 def test_call_for_follows_the_design_table(wanted: Wanted, consent: ConsentType) -> None:
     call = call_for(wanted, make_type("9", consent))
-    assert call.action is DESIGN_TABLE[(wanted, consent)]
+    assert call.action is CALL_TABLE[(wanted, consent)]
     assert call.consent_type is consent
     assert call.type_id == "9"
 
@@ -113,7 +113,7 @@ def test_plan_reaches_the_wanted_state_with_no_wasted_call(
     start = set() if explicit is None else set(explicit)
     after = set(start)
     for call in calls:
-        assert call.action is DESIGN_TABLE[(wanted, call.consent_type)]
+        assert call.action is CALL_TABLE[(wanted, call.consent_type)]
         (after.add if call.action is Action.ATTACH else after.discard)(call.type_id)
     want_receive = wanted is Wanted.SUBSCRIBED
     for t in types:

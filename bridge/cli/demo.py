@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,14 +30,17 @@ DEMO_DATABASE_URL = "sqlite:///bridge-demo.db"
 
 def demo_settings(host: str, port: int) -> Settings:
     """The environment's settings, with the sandbox and the demo key filled in."""
-    env = dict(os.environ)
-    env.setdefault("BRIDGE_SECRET_KEYS", DEMO_SECRET_KEY)
-    env["INTERCOM_ACCESS_TOKEN"] = "sandbox-token"  # noqa: S105 - the sandbox's own
-    env["INTERCOM_BASE_URL"] = "http://sandbox.invalid"
-    env["BRIDGE_PUBLIC_URL"] = f"http://{host}:{port}"
-    env["BRIDGE_WORKER_IN_PROCESS"] = "true"
-    env["DATABASE_URL"] = DEMO_DATABASE_URL
-    return dataclasses.replace(load_settings(env), demo=True)
+    settings = load_settings(
+        defaults={"BRIDGE_SECRET_KEYS": DEMO_SECRET_KEY},
+        overrides={
+            "INTERCOM_ACCESS_TOKEN": "sandbox-token",  # the sandbox's own
+            "INTERCOM_BASE_URL": "http://sandbox.invalid",
+            "BRIDGE_PUBLIC_URL": f"http://{host}:{port}",
+            "BRIDGE_WORKER_IN_PROCESS": "true",
+            "DATABASE_URL": DEMO_DATABASE_URL,
+        },
+    )
+    return dataclasses.replace(settings, demo=True)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from bridge.consent import Channel
 from bridge.link_checks import LinkRefused
 from bridge.links import Purpose
-from bridge.settings import Settings, SettingsError, load_settings
+from bridge.settings import Settings, SettingsError, listen_port, load_settings, log_level
 
 if TYPE_CHECKING:
     import httpx
@@ -62,7 +62,7 @@ def _port(value: int | None) -> int:
         return value
     # Platforms such as Heroku say which port to listen on in $PORT.
     try:
-        return _port_number(os.environ.get("PORT") or "8000")
+        return _port_number(listen_port() or "8000")
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"PORT: {exc}") from None
 
@@ -235,7 +235,7 @@ def main(
     where = f"bridge {args.command}"
     try:
         if args.command == "demo":
-            _configure_logging(os.environ.get("BRIDGE_LOG_LEVEL", "INFO").upper())
+            _configure_logging(log_level())
             return int(args.func(None, args))
         settings = load_settings()
         _configure_logging(settings.log_level)

@@ -73,7 +73,7 @@ def _error(status: int, code: str, message: str) -> tuple[int, JSON]:
 
 
 class Sandbox:
-    """An in-memory Intercom workspace served as an ASGI app (`app`), faithful to NOTES.md."""
+    """An in-memory Intercom workspace as an ASGI app (`app`) that answers as Intercom does."""
 
     def __init__(
         self,
@@ -131,7 +131,7 @@ class Sandbox:
         return self.workspace.explicit(contact_id)
 
     def receives(self, contact_id: str, type_id: str) -> bool:
-        """Whether the contact receives the type, per the NOTES section 4.1 table."""
+        """Whether the contact receives the type: listed for opt-in, unlisted for opt-out."""
         return self.workspace.receives(contact_id, type_id)
 
     def count(

@@ -215,7 +215,7 @@ class Workspace:
         return dict(self.preferences[contact_id])
 
     def receives(self, contact_id: str, type_id: str) -> bool:
-        """Whether the contact receives the type (NOTES section 4.1)."""
+        """Whether the contact receives the type: listed for opt-in, unlisted for opt-out."""
         in_list = type_id in self.preferences[contact_id]
         if self.types[type_id]["consent_type"] == "opt_in":
             return in_list
