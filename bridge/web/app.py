@@ -28,10 +28,9 @@ from bridge.ledger import LedgerUnavailable
 from bridge.links import BadLink
 from bridge.services import Configured, Services
 from bridge.settings import Settings, SettingsError, load_settings
-from bridge.web import ops, preferences, unsubscribe, webhooks
+from bridge.web import ops, webhooks
 from bridge.web.access_log import install_access_log_filter
-from bridge.web.api import build_api
-from bridge.web.body_limit import BodyLimitMiddleware
+from bridge.web.api.routes import build_api
 from bridge.web.error_pages import (
     handle_bad_link,
     handle_bridge_error,
@@ -41,9 +40,11 @@ from bridge.web.error_pages import (
     handle_unexpected,
 )
 from bridge.web.errors import BridgeHTTPError
-from bridge.web.host_check import LOCAL_HOSTS, HostCheckMiddleware
+from bridge.web.middleware.body_limit import BodyLimitMiddleware
+from bridge.web.middleware.host_check import LOCAL_HOSTS, HostCheckMiddleware
+from bridge.web.middleware.security_headers import SecurityHeadersMiddleware, embeddable_csp
 from bridge.web.offload import Offload
-from bridge.web.security_headers import SecurityHeadersMiddleware, embeddable_csp
+from bridge.web.pages import preferences, unsubscribe
 
 log = logging.getLogger(__name__)
 

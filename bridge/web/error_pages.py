@@ -17,7 +17,7 @@ from bridge.links import ExpiredLink
 from bridge.web.access_log import mask_path
 from bridge.web.audiences import Audience, area_of
 from bridge.web.errors import BridgeHTTPError, Unavailable
-from bridge.web.pages import choose_language, render
+from bridge.web.pages.common import choose_language, render
 
 log = logging.getLogger(__name__)
 

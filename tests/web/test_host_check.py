@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from bridge.sandbox import Sandbox
 from bridge.web.app import create_app
-from bridge.web.host_check import host_name
+from bridge.web.middleware.host_check import host_name
 from tests.conftest import make_settings
 
 

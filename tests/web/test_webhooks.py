@@ -17,7 +17,7 @@ from tests.providers.test_resend import SECRET as RESEND_SECRET
 from tests.providers.test_resend import signed as resend_signed
 from tests.providers.test_sendgrid import Signer, body_of
 from tests.providers.webhooks import basic_auth, bridge_with, recorded, sample
-from tests.web.test_preferences import page_path
+from tests.web.pages.test_preferences import page_path
 
 UNSUBSCRIBE = sample("sendgrid-unsubscribe.json")[0]
 

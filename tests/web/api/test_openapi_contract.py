@@ -24,8 +24,8 @@ from starlette.testclient import TestClient
 from bridge.consent import Channel, Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
+from bridge.web.api.openapi import openapi_document
 from bridge.web.app import create_app
-from bridge.web.openapi import openapi_document
 from tests.conftest import SANDBOX_TOKEN, SECRET, make_settings
 
 JANE = Identity(contact_id="63a07ddf05a32042dffac965")

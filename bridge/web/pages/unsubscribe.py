@@ -27,10 +27,10 @@ from bridge.i18n import localise
 from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose, Undo, token_digest
 from bridge.services import Services
 from bridge.web.errors import NO_STORE, BadForm, ExpiredUndo, InvalidUndo
-from bridge.web.forms import form_nonce, new_nonce, read_fields, scoped_event_id
-from bridge.web.pages import Language, choose_language, render, self_url, who
+from bridge.web.pages.common import Language, choose_language, render, self_url, who
+from bridge.web.pages.forms import form_nonce, new_nonce, read_fields, scoped_event_id
+from bridge.web.pages.same_origin import require_same_origin
 from bridge.web.routing import route
-from bridge.web.same_origin import require_same_origin
 
 SOURCE = "unsubscribe"
 _MAX_FIELDS = 20

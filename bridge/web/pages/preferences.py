@@ -21,10 +21,10 @@ from bridge.preferences.center import View
 from bridge.preferences.model import Choice, changes, choices, requests_for
 from bridge.services import Services
 from bridge.web.errors import BadForm, Unavailable
-from bridge.web.forms import form_nonce, new_nonce, read_fields, scoped_event_id
-from bridge.web.pages import Language, choose_language, render, self_url, who
+from bridge.web.pages.common import Language, choose_language, render, self_url, who
+from bridge.web.pages.forms import form_nonce, new_nonce, read_fields, scoped_event_id
+from bridge.web.pages.same_origin import require_same_origin
 from bridge.web.routing import route
-from bridge.web.same_origin import require_same_origin
 
 SOURCE = "preferences"
 SAVE = "save"

@@ -23,11 +23,11 @@ from bridge.preferences.center import View
 from bridge.preferences.model import Choice
 from bridge.services import Services
 from bridge.settings import Settings
+from bridge.web.api.openapi import openapi_document
 from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMediaType
-from bridge.web.forms import scoped_event_id
-from bridge.web.openapi import openapi_document
-from bridge.web.pages import Language, choose_language, who
-from bridge.web.preferences import claims_for, current_view, record_changes
+from bridge.web.pages.common import Language, choose_language, who
+from bridge.web.pages.forms import scoped_event_id
+from bridge.web.pages.preferences import claims_for, current_view, record_changes
 from bridge.web.routing import route
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")

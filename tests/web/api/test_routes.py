@@ -16,7 +16,7 @@ from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
 from bridge.web.app import create_app
 from tests.conftest import SECRET, make_settings
-from tests.web.test_preferences import recorded
+from tests.web.pages.test_preferences import recorded
 
 JANE_ID = "63a07ddf05a32042dffac965"
 JANE = Identity(contact_id=JANE_ID)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from bridge.ledger.models import RequestRecord
 
-LOCALES = Path(__file__).resolve().parents[2] / "bridge" / "locales"
+LOCALES = Path(__file__).resolve().parents[3] / "bridge" / "locales"
 JANE = "63a07ddf05a32042dffac965"
 HEIGHT_MESSAGE = "consent-bridge:height"
 PLAYWRIGHT_TIMEOUT_MS = 5_000  # a missing element fails in seconds, not Playwright's 30
