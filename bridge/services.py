@@ -202,7 +202,7 @@ class Services:
             contacts=contacts,
             signer=configured.signer,
             preferences=PreferenceCenter(
-                intercom=intercom, types=type_cache, contacts=contacts, ledger=ledger
+                intercom=intercom, type_cache=type_cache, contacts=contacts, ledger=ledger
             ),
             providers=configured.providers,
             catalogs=configured.catalogs,

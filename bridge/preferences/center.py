@@ -57,13 +57,13 @@ class PreferenceCenter:
         self,
         *,
         intercom: IntercomClient,
-        types: TypeCache,
+        type_cache: TypeCache,
         contacts: ContactResolver,
         ledger: Ledger,
         deadline: float = 3.0,
     ) -> None:
         self._intercom = intercom
-        self._types = types
+        self._type_cache = type_cache
         self._contacts = contacts
         self._ledger = ledger
         self._deadline = deadline
@@ -98,7 +98,7 @@ class PreferenceCenter:
         `leaving_out` names one pending request, by source and event id, to ignore: the state
         as it was before that request (the undo button's "what they were receiving").
         """
-        types = await self._types.describe(claims.scope, within=self._deadline)
+        types = await self._type_cache.describe(claims.scope, within=self._deadline)
         if types is None:
             return View(claims, None)
         explicit, pending = await asyncio.gather(
