@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from bridge.clock import SystemClock
 from bridge.intercom.client import IntercomError
 from bridge.intercom.types import TypeCache
 from bridge.ledger import Status, open_ledger
@@ -23,12 +24,14 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     metrics = Metrics()
     intercom = intercom_client(settings, observer=metrics.count_intercom_call)
     ledger = await prepare_ledger(settings)
+    clock = SystemClock()
     worker = Worker(
         ledger,
         intercom,
-        TypeCache(intercom, ttl=settings.worker.types_ttl_seconds),
+        TypeCache(intercom, ttl=settings.worker.types_ttl_seconds, clock=clock),
         settings.worker,
         metrics,
+        clock=clock,
     )
     try:
         if once:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentType, SubscriptionType
 
 log = logging.getLogger(__name__)
@@ -151,13 +151,13 @@ def _header_number(headers: httpx.Headers, name: str) -> float | None:
         return None
 
 
-def _rate_limit_from(headers: httpx.Headers) -> RateLimit | None:
+def _rate_limit_from(headers: httpx.Headers, observed_at: float) -> RateLimit | None:
     limit = _header_number(headers, "X-RateLimit-Limit")
     remaining = _header_number(headers, "X-RateLimit-Remaining")
     reset_at = _header_number(headers, "X-RateLimit-Reset")
     if limit is None or remaining is None or reset_at is None:
         return None
-    return RateLimit(int(limit), int(remaining), reset_at, time.time())
+    return RateLimit(int(limit), int(remaining), reset_at, observed_at)
 
 
 class IntercomClient:
@@ -176,12 +176,14 @@ class IntercomClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
         observer: CallObserver | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not token:
             raise ValueError("an Intercom access token is required")
         self._token = token
         self._timeout = timeout
         self._observer = observer
+        self._clock = clock or SystemClock()
         self.version = version
         self.base_url = base_url.rstrip("/")
         self.rate_limit: RateLimit | None = None
@@ -361,7 +363,7 @@ class IntercomClient:
         if payload is not None:
             content = json.dumps(payload, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         self.calls_sent += 1
         try:
             # ASGITransport ignores httpx's own timeouts; this bounds the call either way.
@@ -382,7 +384,7 @@ class IntercomClient:
                 context=f"{method} {path}",
             ) from exc
         elapsed = self._observe(method, path, response.status_code, started)
-        seen = _rate_limit_from(response.headers)
+        seen = _rate_limit_from(response.headers, self._clock.time())
         if seen is not None:
             self.rate_limit = seen
         log.debug(
@@ -399,7 +401,7 @@ class IntercomClient:
 
     def _observe(self, method: str, path: str, status: int, started: float) -> float:
         """Tell the observer of a finished call; the seconds it took."""
-        elapsed = time.perf_counter() - started
+        elapsed = self._clock.monotonic() - started
         if self._observer is not None:
             self._observer(endpoint_of(method, path), status, elapsed)
         return elapsed

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from bridge.branding import Branding, load_branding
+from bridge.clock import SystemClock
 from bridge.i18n import DEFAULT_LANGUAGE, Catalog, load_catalogs
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.types import TypeCache
@@ -201,8 +202,9 @@ def create_app(
             settings, intercom_transport, observer=metrics.count_intercom_call
         )
         http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
-        types = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
-        contacts = ContactResolver(intercom)
+        clock = SystemClock()
+        types = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds, clock=clock)
+        contacts = ContactResolver(intercom, clock=clock)
         services = Services(
             settings=settings,
             ledger=ledger,
@@ -222,12 +224,13 @@ def create_app(
             ),
             providers=providers,
             http=http,
+            clock=clock,
         )
         app.state.services = services
         api.state.services = services
         if settings.worker.in_process:
             services.worker = Worker(
-                ledger, intercom, types, settings.worker, metrics, contacts=contacts
+                ledger, intercom, types, settings.worker, metrics, contacts=contacts, clock=clock
             )
             services.worker.start()
         try:

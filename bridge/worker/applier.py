@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from bridge.clock import Clock
 from bridge.consent import Action, Call, ConsentRequest, SubscriptionType, UnknownTypes, plan
 from bridge.intercom.client import (
     IntercomClient,
@@ -68,7 +68,7 @@ class Applier:
         *,
         pacer: RatePacer,
         contacts: ContactResolver,
-        clock: Callable[[], datetime],
+        clock: Clock,
         rng: random.Random,
         owner: str,
     ) -> None:
@@ -146,7 +146,7 @@ class Applier:
             return
         status = Status.APPLIED if done.applied or not done.superseded else Status.SUPERSEDED
         await self._finish(claimed, status, done)
-        self.metrics.apply_seconds.observe((self.clock() - claimed.received_at).total_seconds())
+        self.metrics.apply_seconds.observe((self.clock.now() - claimed.received_at).total_seconds())
 
     async def _apply_to_contact(
         self,
@@ -213,7 +213,7 @@ class Applier:
                 except RateLimited as exc:
                     if attempt == _RATE_LIMIT_RETRIES_IN_PLACE:
                         raise
-                    self.pacer.block_until(exc.reset_at or time.time() + 1)
+                    self.pacer.block_until(exc.reset_at or self.clock.time() + 1)
                 finally:
                     if self.intercom.rate_limit is not None:
                         self.metrics.rate_limit_remaining.set(self.intercom.rate_limit.remaining)
@@ -230,7 +230,7 @@ class Applier:
             applied=done.applied,
             occurred_at=claimed.request.occurred_at,
             error=error,
-            now=self.clock(),
+            now=self.clock.now(),
         )
         self.metrics.outcomes.labels(status.value).inc()
         if not kept:
@@ -265,18 +265,18 @@ class Applier:
     async def retry(self, claimed: Claimed, error: str, done: _Applied | None = None) -> None:
         """Back to the queue after a backoff, or dead past the attempts or age limit."""
         done = done or _Applied()
-        age = (self.clock() - claimed.received_at).total_seconds()
+        age = (self.clock.now() - claimed.received_at).total_seconds()
         if claimed.attempts >= self.settings.max_attempts or age > self.settings.max_age_seconds:
             await self._finish(claimed, Status.DEAD, done, error=error)
             return
-        next_at = self.clock() + self._backoff(claimed.attempts)
+        next_at = self.clock.now() + self._backoff(claimed.attempts)
         await self.ledger.retry_later(
             claimed.id,
             self.owner,
             error=error,
             next_attempt_at=next_at,
             outcomes=done.outcomes,
-            now=self.clock(),
+            now=self.clock.now(),
         )
         self.metrics.outcomes.labels("retry").inc()
         log.warning(
@@ -290,10 +290,8 @@ class Applier:
     async def _requeue_for_rate_limit(
         self, claimed: Claimed, exc: RateLimited, done: _Applied
     ) -> None:
-        reset = exc.reset_at or time.time() + 10
-        next_at = datetime.fromtimestamp(reset, self.clock().tzinfo) + timedelta(
-            seconds=self.rng.uniform(0, 1)
-        )
+        reset = exc.reset_at or self.clock.time() + 10
+        next_at = datetime.fromtimestamp(reset, UTC) + timedelta(seconds=self.rng.uniform(0, 1))
         await self.ledger.retry_later(
             claimed.id,
             self.owner,
@@ -301,7 +299,7 @@ class Applier:
             next_attempt_at=next_at,
             outcomes=done.outcomes,
             refund_attempt=True,
-            now=self.clock(),
+            now=self.clock.now(),
         )
         self.metrics.outcomes.labels("rate_limited").inc()
 
@@ -314,7 +312,7 @@ class Applier:
         a fixed short wait made hundreds, spending the rate budget real changes need. The
         attempt is refunded: a contact not there yet is no failure of the request's.
         """
-        age = (self.clock() - claimed.received_at).total_seconds()
+        age = (self.clock.now() - claimed.received_at).total_seconds()
         remaining = self.settings.contact_lag_seconds - age
         if remaining > 0:
             wait = min(remaining, max(_MISS_WAIT_MIN, min(age / 2, _MISS_WAIT_MAX)))
@@ -322,10 +320,10 @@ class Applier:
                 claimed.id,
                 self.owner,
                 error=reason,
-                next_attempt_at=self.clock() + timedelta(seconds=wait),
+                next_attempt_at=self.clock.now() + timedelta(seconds=wait),
                 outcomes=(done.outcomes if done else []),
                 refund_attempt=True,
-                now=self.clock(),
+                now=self.clock.now(),
             )
             self.metrics.outcomes.labels("contact_pending").inc()
             log.info(

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bridge.clock import Clock
 from bridge.ledger import Claimed, Ledger
 from bridge.metrics import Metrics
 
@@ -35,7 +36,7 @@ class ContactTurns:
         metrics: Metrics,
         *,
         lease_seconds: float,
-        clock: Callable[[], datetime],
+        clock: Clock,
         rng: random.Random,
         owner: str,
     ) -> None:
@@ -50,7 +51,7 @@ class ContactTurns:
         self, claimed: Claimed, contact_ids: Sequence[str], type_ids: Sequence[str]
     ) -> dict[str, dict[str, datetime]] | None:
         """Lease the contacts and read their `last_applied`; None (requeued) if one is busy."""
-        now = self.clock()
+        now = self.clock.now()
         newest = await self.ledger.take_contacts(
             claimed.id,
             self.owner,

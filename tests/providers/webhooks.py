@@ -128,6 +128,7 @@ def apply_all(client: TestClient) -> None:
             services.types,
             services.settings.worker,
             services.metrics,
+            clock=services.clock,
         )
         await worker.run_until_idle()
 

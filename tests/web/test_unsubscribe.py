@@ -345,5 +345,10 @@ def _worker(client: TestClient):  # type: ignore[no-untyped-def]
 
     services = client.app.state.services  # type: ignore[attr-defined]
     return Worker(
-        services.ledger, services.intercom, services.types, services.settings.worker, Metrics()
+        services.ledger,
+        services.intercom,
+        services.types,
+        services.settings.worker,
+        Metrics(),
+        clock=services.clock,
     )
