@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 from collections.abc import AsyncIterator
@@ -76,6 +77,26 @@ def make_worker(
         rng=random.Random(7),
         owner=owner,
     )
+
+
+@contextlib.asynccontextmanager
+async def clients(
+    sandbox: Sandbox, clock: ManualClock, count: int
+) -> AsyncIterator[list[IntercomClient]]:
+    """`count` clients of one sandbox on the test's clock, as processes sharing a token are."""
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(
+                IntercomClient(
+                    SANDBOX_TOKEN,
+                    base_url="http://sandbox.invalid",
+                    transport=transport,
+                    clock=clock,
+                )
+            )
+            for _ in range(count)
+        ]
 
 
 def ask(
@@ -301,15 +322,7 @@ async def test_rate_limit_429s_are_waited_out(ledger: Ledger, clock: ManualClock
     await ledger.record(
         [ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",))) for p in people]
     )
-    transport = httpx.ASGITransport(app=sandbox.app)
-    async with (
-        IntercomClient(
-            SANDBOX_TOKEN, base_url="http://sandbox.invalid", transport=transport, clock=clock
-        ) as intercom,
-        IntercomClient(
-            SANDBOX_TOKEN, base_url="http://sandbox.invalid", transport=transport, clock=clock
-        ) as other,
-    ):
+    async with clients(sandbox, clock, 2) as (intercom, other):
         worker = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=4))
         await worker.types.get()
         assert intercom.rate_limit is not None
@@ -324,6 +337,62 @@ async def test_rate_limit_429s_are_waited_out(ledger: Ledger, clock: ManualClock
     assert any(r.status == 429 for r in sandbox.requests)
     # Waited on the worker's clock: past the window's end, in no real time to speak of.
     assert worker.pacer.waits > 0 and clock.time() >= window_ends
+
+
+async def test_a_429_finding_the_contact_waits_for_the_window_uncharged(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=2, clock=clock.time)
+    email, person = unique_person(sandbox)
+    await ledger.record([ask(Identity(email=email), scope=Scope(type_ids=("37846",)))])
+    async with clients(sandbox, clock, 2) as (intercom, other):
+        worker = make_worker(ledger, intercom, clock)
+        await worker.types.get()
+        await other.list_subscription_types()  # the window's second and last call
+        await worker.run_until_idle()
+        [record] = await ledger.list_requests()
+        assert (record.status, record.attempts) == (Status.PENDING, 0)
+        assert "HTTP 429" in (record.last_error or "")
+        assert intercom.rate_limit is not None
+        # Back when the window ends, give or take a second's jitter.
+        wait = record.next_attempt_at.timestamp() - intercom.rate_limit.reset_at
+        assert 0 <= wait <= 1
+        assert outcome_count(worker, "rate_limited") == 1
+        clock.advance(record.next_attempt_at.timestamp() - clock.time())
+        await worker.run_until_idle()
+    assert await statuses(ledger) == ["applied"]
+    assert not sandbox.receives(person, "37846")
+
+
+async def test_a_contact_intercom_does_not_have_is_looked_for_uncharged(
+    ledger: Ledger, intercom: IntercomClient, clock: ManualClock
+) -> None:
+    await ledger.record(
+        [ask(Identity(contact_id=uuid4().hex[:24]), scope=Scope(type_ids=("37846",)))]
+    )
+    worker = make_worker(ledger, intercom, clock)
+    await worker.run_until_idle()
+    [record] = await ledger.list_requests()
+    assert (record.status, record.attempts) == (Status.PENDING, 0)
+    assert record.last_error == "the Intercom contact no longer exists"
+    assert outcome_count(worker, "contact_pending") == 1
+    clock.advance(FAST.contact_lag_seconds)
+    await worker.run_until_idle()
+    assert await statuses(ledger) == ["unmatched"]
+
+
+async def test_a_change_intercom_refuses_is_dead_at_once(
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
+    worker = make_worker(ledger, intercom, clock)
+    await worker.types.get()
+    sandbox.types["37846"]["consent_type"] = "opt_in"  # changed in Intercom since it was listed
+    await worker.run_until_idle()
+    [record] = await ledger.list_requests()
+    assert (record.status, record.attempts) == (Status.DEAD, 1)
+    assert "HTTP 400" in (record.last_error or "")
+    assert outcome_count(worker, "retry") == 0
 
 
 async def test_a_killed_worker_s_requests_are_taken_up_and_applied_once(
