@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -30,7 +29,6 @@ USER_AGENT = "intercom-consent-bridge/0.1"
 MAX_SEARCH_PAGES = 5
 MAX_CONNECTIONS = 20  # open to Intercom at once, worker and page views together
 _EXCERPT = 120
-_EXISTING_ID = re.compile(r"\bid=([A-Za-z0-9_-]+)")
 # Path segments after these name a resource (a contact, a type), not an endpoint.
 _ID_AFTER = {"contacts", "subscriptions"}
 _NAMED_SEGMENTS = {"search", "subscriptions"}
@@ -107,15 +105,6 @@ class NotFound(IntercomError):
     def __init__(self, status: int, message: str, **kwargs: Any) -> None:
         # Intercom tells the two apart only by the message text (NOTES section 2).
         self.missing = "contact" if message == "User Not Found" else "resource"
-        super().__init__(status, message, **kwargs)
-
-
-class Conflict(IntercomError):
-    """A contact with those details already exists; `existing_id` names it when Intercom says."""
-
-    def __init__(self, status: int, message: str, **kwargs: Any) -> None:
-        match = _EXISTING_ID.search(message)
-        self.existing_id = match.group(1) if match else None
         super().__init__(status, message, **kwargs)
 
 
@@ -296,42 +285,6 @@ class IntercomClient:
         contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
         return [str(c["id"]) for c in contacts if c.get("id")]
 
-    async def get_contact(self, contact_id: str) -> dict[str, Any]:
-        """One contact's JSON."""
-        return await self._json("GET", f"/contacts/{_segment(contact_id)}")
-
-    async def create_contact(
-        self,
-        *,
-        role: str = "lead",
-        email: str | None = None,
-        phone: str | None = None,
-        external_id: str | None = None,
-        name: str | None = None,
-    ) -> str:
-        """Create a contact and return its id; if it already exists, return the existing id."""
-        payload: dict[str, Any] = {"role": role}
-        for key, value in (
-            ("email", email),
-            ("phone", phone),
-            ("external_id", external_id),
-            ("name", name),
-        ):
-            if value is not None:
-                payload[key] = value
-        try:
-            body = await self._json("POST", "/contacts", payload)
-        except Conflict as conflict:
-            # Search lags creation by minutes, so search-then-create races; Intercom's 409
-            # names the contact that won, which is the one we wanted.
-            if conflict.existing_id is None:
-                raise
-            return conflict.existing_id
-        contact_id = body.get("id")
-        if not isinstance(contact_id, str) or not contact_id:
-            raise IntercomError(200, "created contact has no id", context="POST /contacts")
-        return contact_id
-
     async def _json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -426,8 +379,6 @@ class IntercomClient:
             return Unauthorized(status, message, **kwargs)
         if status == 404:
             return NotFound(status, message, **kwargs)
-        if status == 409:
-            return Conflict(status, message, **kwargs)
         if status == 429:
             reset_at = _header_number(response.headers, "X-RateLimit-Reset")
             return RateLimited(status, message, reset_at=reset_at, **kwargs)
