@@ -103,7 +103,8 @@ class NotFound(IntercomError):
     """The contact (`missing == "contact"`) or another resource, such as a type, is unknown."""
 
     def __init__(self, status: int, message: str, **kwargs: Any) -> None:
-        # Intercom tells the two apart only by the message text (NOTES section 2).
+        # Both are 404 `not_found`; only the message tells them apart: "User Not Found" for a
+        # contact, "Resource Not Found" for anything else (a subscription type, say).
         self.missing = "contact" if message == "User Not Found" else "resource"
         super().__init__(status, message, **kwargs)
 
