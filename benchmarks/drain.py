@@ -28,6 +28,7 @@ from harness import (
     write_result,
 )
 
+from bridge.clock import SystemClock
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted, utcnow
 from bridge.intercom.client import IntercomClient
 from bridge.intercom.types import TypeCache
@@ -160,9 +161,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await ledger.migrate()
             record_seconds = await record_all(ledger, requests)
+            clock = SystemClock()
             worker = Worker(
-                ledger, intercom, TypeCache(intercom),
-                WorkerSettings(concurrency=args.concurrency), Metrics(),
+                ledger, intercom, TypeCache(intercom, clock=clock),
+                WorkerSettings(concurrency=args.concurrency), Metrics(), clock=clock,
             )  # fmt: skip
             started = time.time()
             passes, timed_out = await drain(worker, ledger, args.max_seconds)

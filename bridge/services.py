@@ -67,6 +67,7 @@ def intercom_client(
     transport: httpx.AsyncBaseTransport | None = None,
     *,
     observer: CallObserver | None = None,
+    clock: Clock | None = None,
 ) -> IntercomClient:
     """The client for the configured workspace; tests pass the sandbox as `transport`."""
     return IntercomClient(
@@ -76,6 +77,7 @@ def intercom_client(
         transport=transport,
         timeout=settings.intercom_timeout,
         observer=observer,
+        clock=clock,
     )
 
 
@@ -179,19 +181,19 @@ class Services:
         """Build every part once (the ledger migrated and checked); close them all after.
 
         Raises `MigrationsPending` or `DemoLedger` (SettingsError) before anything else is
-        built, and `LedgerUnavailable` when the database cannot be reached. A worker added
-        with `add_worker` is stopped first, so it finishes or releases what it holds.
+        built, and `LedgerUnavailable` when the database cannot be reached. The worker of
+        `start_worker` is stopped first, so it finishes or releases what it holds.
         """
         clock = clock or SystemClock()
         configured = configured or Configured.from_settings(settings, clock)
         ledger = await prepare_ledger(settings, clock)
         metrics = Metrics(clock=clock)
         intercom = intercom_client(
-            settings, intercom_transport, observer=metrics.count_intercom_call
+            settings, intercom_transport, observer=metrics.count_intercom_call, clock=clock
         )
         http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
-        type_cache = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds)
-        contacts = ContactResolver(intercom)
+        type_cache = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds, clock=clock)
+        contacts = ContactResolver(intercom, clock=clock)
         services = cls(
             settings=settings,
             clock=clock,
@@ -220,16 +222,22 @@ class Services:
                 await http.aclose()
                 await ledger.close()
 
-    def add_worker(self) -> Worker:
-        """A worker on the shared client, caches and clock; `open` stops it on the way out."""
-        self.worker = Worker(
+    def new_worker(self) -> Worker:
+        """A worker on the shared client, caches and clock, not yet started."""
+        return Worker(
             self.ledger,
             self.intercom,
             self.type_cache,
             self.settings.worker,
             self.metrics,
             contacts=self.contacts,
+            clock=self.clock,
         )
+
+    def start_worker(self) -> Worker:
+        """Start this process's worker; `open` stops it on the way out (finish or release)."""
+        self.worker = self.new_worker()
+        self.worker.start()
         return self.worker
 
     async def record(

@@ -18,14 +18,15 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
     async with Services.open(settings) as services:
         if once:
-            worker = services.add_worker()
+            worker = services.new_worker()
             await worker.run_until_idle()
+            await worker.stop()
             return 1 if worker.halted else 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        services.add_worker().start()
+        services.start_worker()
         await stop.wait()
         log.info("stopping: finishing in-flight requests")
         return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentType, SubscriptionType
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ USER_AGENT = "intercom-consent-bridge/0.1"
 MAX_SEARCH_PAGES = 5
 MAX_CONNECTIONS = 20  # open to Intercom at once, worker and page views together
 _EXCERPT = 120
-_EXISTING_ID = re.compile(r"\bid=([A-Za-z0-9_-]+)")
 # Path segments after these name a resource (a contact, a type), not an endpoint.
 _ID_AFTER = {"contacts", "subscriptions"}
 _NAMED_SEGMENTS = {"search", "subscriptions"}
@@ -105,17 +103,9 @@ class NotFound(IntercomError):
     """The contact (`missing == "contact"`) or another resource, such as a type, is unknown."""
 
     def __init__(self, status: int, message: str, **kwargs: Any) -> None:
-        # Intercom tells the two apart only by the message text (NOTES section 2).
+        # Both are 404 `not_found`; only the message tells them apart: "User Not Found" for a
+        # contact, "Resource Not Found" for anything else (a subscription type, say).
         self.missing = "contact" if message == "User Not Found" else "resource"
-        super().__init__(status, message, **kwargs)
-
-
-class Conflict(IntercomError):
-    """A contact with those details already exists; `existing_id` names it when Intercom says."""
-
-    def __init__(self, status: int, message: str, **kwargs: Any) -> None:
-        match = _EXISTING_ID.search(message)
-        self.existing_id = match.group(1) if match else None
         super().__init__(status, message, **kwargs)
 
 
@@ -151,13 +141,13 @@ def _header_number(headers: httpx.Headers, name: str) -> float | None:
         return None
 
 
-def _rate_limit_from(headers: httpx.Headers) -> RateLimit | None:
+def _rate_limit_from(headers: httpx.Headers, observed_at: float) -> RateLimit | None:
     limit = _header_number(headers, "X-RateLimit-Limit")
     remaining = _header_number(headers, "X-RateLimit-Remaining")
     reset_at = _header_number(headers, "X-RateLimit-Reset")
     if limit is None or remaining is None or reset_at is None:
         return None
-    return RateLimit(int(limit), int(remaining), reset_at, time.time())
+    return RateLimit(int(limit), int(remaining), reset_at, observed_at)
 
 
 class IntercomClient:
@@ -176,12 +166,14 @@ class IntercomClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
         observer: CallObserver | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not token:
             raise ValueError("an Intercom access token is required")
         self._token = token
         self._timeout = timeout
         self._observer = observer
+        self._clock = clock or SystemClock()
         self.version = version
         self.base_url = base_url.rstrip("/")
         self.rate_limit: RateLimit | None = None
@@ -294,42 +286,6 @@ class IntercomClient:
         contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
         return [str(c["id"]) for c in contacts if c.get("id")]
 
-    async def get_contact(self, contact_id: str) -> dict[str, Any]:
-        """One contact's JSON."""
-        return await self._json("GET", f"/contacts/{_segment(contact_id)}")
-
-    async def create_contact(
-        self,
-        *,
-        role: str = "lead",
-        email: str | None = None,
-        phone: str | None = None,
-        external_id: str | None = None,
-        name: str | None = None,
-    ) -> str:
-        """Create a contact and return its id; if it already exists, return the existing id."""
-        payload: dict[str, Any] = {"role": role}
-        for key, value in (
-            ("email", email),
-            ("phone", phone),
-            ("external_id", external_id),
-            ("name", name),
-        ):
-            if value is not None:
-                payload[key] = value
-        try:
-            body = await self._json("POST", "/contacts", payload)
-        except Conflict as conflict:
-            # Search lags creation by minutes, so search-then-create races; Intercom's 409
-            # names the contact that won, which is the one we wanted.
-            if conflict.existing_id is None:
-                raise
-            return conflict.existing_id
-        contact_id = body.get("id")
-        if not isinstance(contact_id, str) or not contact_id:
-            raise IntercomError(200, "created contact has no id", context="POST /contacts")
-        return contact_id
-
     async def _json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -361,7 +317,7 @@ class IntercomClient:
         if payload is not None:
             content = json.dumps(payload, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         self.calls_sent += 1
         try:
             # ASGITransport ignores httpx's own timeouts; this bounds the call either way.
@@ -382,7 +338,7 @@ class IntercomClient:
                 context=f"{method} {path}",
             ) from exc
         elapsed = self._observe(method, path, response.status_code, started)
-        seen = _rate_limit_from(response.headers)
+        seen = _rate_limit_from(response.headers, self._clock.time())
         if seen is not None:
             self.rate_limit = seen
         log.debug(
@@ -399,7 +355,7 @@ class IntercomClient:
 
     def _observe(self, method: str, path: str, status: int, started: float) -> float:
         """Tell the observer of a finished call; the seconds it took."""
-        elapsed = time.perf_counter() - started
+        elapsed = self._clock.monotonic() - started
         if self._observer is not None:
             self._observer(endpoint_of(method, path), status, elapsed)
         return elapsed
@@ -424,8 +380,6 @@ class IntercomClient:
             return Unauthorized(status, message, **kwargs)
         if status == 404:
             return NotFound(status, message, **kwargs)
-        if status == 409:
-            return Conflict(status, message, **kwargs)
         if status == 429:
             reset_at = _header_number(response.headers, "X-RateLimit-Reset")
             return RateLimited(status, message, reset_at=reset_at, **kwargs)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 
+from bridge.clock import Clock
 from bridge.consent import Identity
 from bridge.intercom.client import IntercomClient
 from bridge.intercom.pacing import RatePacer
@@ -33,7 +32,7 @@ class ContactResolver:
         ttl: float = 3600.0,
         miss_ttl: float = MISS_SECONDS,
         max_entries: int = 50_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._ttl = ttl
@@ -55,7 +54,7 @@ class ContactResolver:
         key = identity.key
         cached = self._cache.get(key)
         if cached is not None:
-            age = self._clock() - cached[0]
+            age = self._clock.monotonic() - cached[0]
             if age < (self._ttl if cached[1] else self._miss_ttl):
                 self._cache.move_to_end(key)
                 return cached[1]
@@ -84,7 +83,7 @@ class ContactResolver:
             else:
                 ids = await self._client.find_contact_ids(phone=identity.phone)
         if ids or self._miss_ttl > 0:
-            self._cache[identity.key] = (self._clock(), ids)
+            self._cache[identity.key] = (self._clock.monotonic(), ids)
             if len(self._cache) > self._max_entries:
                 self._cache.popitem(last=False)
         return ids

@@ -10,12 +10,11 @@ workers don't all fire at the same instant.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
-import time
 from collections.abc import AsyncIterator, Callable
 
+from bridge.clock import Clock
 from bridge.intercom.client import RateLimit
 
 
@@ -26,7 +25,7 @@ class RatePacer:
         self,
         rate_limit: Callable[[], RateLimit | None],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
         max_jitter: float = 0.1,
         rng: random.Random | None = None,
     ) -> None:
@@ -60,7 +59,7 @@ class RatePacer:
         self._budget = 0
 
     def _wait_seconds(self) -> float:
-        now = self._clock()
+        now = self._clock.time()
         if now < self._blocked_until:
             return self._blocked_until - now + self._jitter()
         self._observe()
@@ -81,7 +80,7 @@ class RatePacer:
         """Wait until the budget allows one more call, then hold a place while it runs."""
         while (delay := self._wait_seconds()) > 0:
             self.waits += 1
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
         if self._budget is not None:
             self._budget -= 1
         self._in_flight += 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from bridge.clock import Clock
 from bridge.consent import Scope, SubscriptionType, UnknownTypes, select_types
 from bridge.intercom.client import IntercomClient, IntercomError
 
@@ -22,7 +22,7 @@ class TypeCache:
         *,
         ttl: float = 300.0,
         min_refresh_interval: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._ttl = ttl
@@ -36,14 +36,14 @@ class TypeCache:
 
     async def get(self) -> list[SubscriptionType]:
         """The types, fetched when the cache is empty or older than the TTL."""
-        if self._types is not None and self._clock() - self._fetched_at < self._ttl:
+        if self._types is not None and self._clock.monotonic() - self._fetched_at < self._ttl:
             return self._types
         return await self._refresh()
 
     async def _refresh(self) -> list[SubscriptionType]:
         async with self._lock:
             # Another task may have refreshed while this one waited for the lock.
-            fresh = self._clock() - self._fetched_at < self._min_refresh_interval
+            fresh = self._clock.monotonic() - self._fetched_at < self._min_refresh_interval
             if self._types is not None and fresh:
                 return self._types
             try:
@@ -52,7 +52,7 @@ class TypeCache:
                 self.last_error = exc
                 raise
             self.last_error = None
-            self._fetched_at = self._clock()
+            self._fetched_at = self._clock.monotonic()
             log.info(
                 "subscription types loaded: %d (%d live)",
                 len(self._types),
@@ -80,7 +80,7 @@ class TypeCache:
         list already held is used however old it is: a page with yesterday's type names
         beats a page with none.
         """
-        if self._clock() - self._failed_at < self._min_refresh_interval:
+        if self._clock.monotonic() - self._failed_at < self._min_refresh_interval:
             # Intercom just failed us: don't make every page view wait for it again.
             return self._stale(scope)
         try:
@@ -90,7 +90,7 @@ class TypeCache:
             return self._stale(scope)  # select() has just refreshed the list
         except (IntercomError, TimeoutError) as exc:
             log.warning("could not describe %s for a page: %s", scope, exc)
-            self._failed_at = self._clock()
+            self._failed_at = self._clock.monotonic()
             return self._stale(scope)
 
     def _stale(self, scope: Scope) -> list[SubscriptionType] | None:

@@ -279,14 +279,6 @@ class Ledger:
             await contact_leases.release_owner(tx, self.dialect, owner=owner, request_ids=ids)
         return released
 
-    async def last_applied(self, contact_id: str, type_ids: Sequence[str]) -> dict[str, datetime]:
-        """When the newest applied event happened, per type id that has one."""
-        if not type_ids:
-            return {}
-        async with self.database.transaction(write=False) as tx:
-            found = await queries.last_applied(tx, contact_id, type_ids)
-        return {type_id: from_micros(micros) for type_id, micros in found.items()}
-
     async def replay(
         self,
         *,

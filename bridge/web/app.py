@@ -141,7 +141,7 @@ def create_app(
         ) as services:
             app.state.services = api.state.services = services
             if settings.worker.in_process:
-                services.add_worker().start()
+                services.start_worker()
             yield
 
     app = Starlette(

@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar, assert_never
 
+from bridge.clock import Clock
 from bridge.consent import Action, Call, ConsentRequest, SubscriptionType, UnknownTypes, plan
-from bridge.intercom.client import (
-    IntercomClient,
-    IntercomError,
-    NotFound,
-    RateLimited,
-    Unauthorized,
-)
+from bridge.intercom.client import IntercomClient, IntercomError, NotFound, RateLimited
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.pacing import RatePacer
 from bridge.intercom.types import TypeCache
@@ -30,6 +24,7 @@ from bridge.ledger import Claimed, Ledger, Outcome, Status
 from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
+from bridge.worker.retries import ContactGone, Failure, Requeue, Step, classify
 from bridge.worker.turns import ContactTurns
 
 log = logging.getLogger(__name__)
@@ -39,13 +34,15 @@ T = TypeVar("T")
 # A 429 inside a request is waited out in place this many times before the request is
 # handed back to the queue, so a request is not requeued for a wait of a few seconds.
 _RATE_LIMIT_RETRIES_IN_PLACE = 3
+# When a 429 does not say when its window ends: about one of Intercom's windows.
+_RATE_WINDOW_SECONDS = 10.0
 # Bounds on the wait before a contact Intercom does not know is looked up again.
 _MISS_WAIT_MIN = 5.0
 _MISS_WAIT_MAX = 300.0
-
-
-class ContactGone(Exception):
-    """Intercom says the contact no longer exists (deleted or merged away)."""
+# About as long as another request takes to apply; the jitter keeps two requests that wait
+# for the same contact from coming back at the same instant again and again.
+_BUSY_WAIT_SECONDS = 1.0
+_BUSY_JITTER_SECONDS = 0.5
 
 
 @dataclass
@@ -68,7 +65,7 @@ class Applier:
         *,
         pacer: RatePacer,
         contacts: ContactResolver,
-        clock: Callable[[], datetime],
+        clock: Clock,
         rng: random.Random,
         owner: str,
     ) -> None:
@@ -83,70 +80,64 @@ class Applier:
         self.rng = rng
         self.owner = owner
         self.turns = ContactTurns(
-            ledger, metrics, lease_seconds=settings.lease_seconds, clock=clock, rng=rng, owner=owner
+            ledger, lease_seconds=settings.lease_seconds, clock=clock, owner=owner
         )
 
     async def apply(self, claimed: Claimed) -> None:
         """Apply one request and record what happened; Unauthorized propagates to the worker."""
-        request = claimed.request
+        request, done = claimed.request, _Applied()
         if claimed.attempts > self.settings.max_attempts:
-            await self._finish(
-                claimed,
-                Status.DEAD,
-                _Applied(),
-                error=f"gave up after {self.settings.max_attempts} attempts",
-            )
+            error = f"gave up after {self.settings.max_attempts} attempts"
+            await self._finish(claimed, Status.DEAD, done, error=error)
             return
+        step = Step.TYPES
         try:
             types = await self.types.select(request.scope)
-        except UnknownTypes as exc:
-            await self._finish(claimed, Status.DEAD, _Applied(), error=str(exc))
-            return
-        except IntercomError as exc:
-            if exc.retryable:
-                await self.retry(claimed, f"listing subscription types: {exc}")
-                return
-            raise
-        try:
+            step = Step.CONTACT
             contact_ids = await self.contacts.resolve(request.identity, pacer=self.pacer)
-        except RateLimited as exc:
-            await self._requeue_for_rate_limit(claimed, exc, _Applied())
-            return
-        except IntercomError as exc:
-            if exc.retryable:
-                await self.retry(claimed, f"looking up the contact: {exc}")
+            if not contact_ids:
+                await self._requeue(claimed, Requeue.CONTACT_PENDING, "no Intercom contact matches")
                 return
-            raise
-        if not contact_ids:
-            await self._not_found(claimed, "no Intercom contact matches")
-            return
-        # last_applied is read under a lease on the contacts: the same person's requests
-        # through other identities queue apart and may be running right now.
-        newest = await self.turns.take(claimed, contact_ids, [t.id for t in types])
-        if newest is None:
-            return
-        done = _Applied()
-        try:
+            # last_applied is read under a lease on the contacts: the same person's requests
+            # through other identities queue apart and may be running right now.
+            newest = await self.turns.take(claimed, contact_ids, [t.id for t in types])
+            if newest is None:
+                error = "waiting for another request to the same Intercom contact"
+                await self._requeue(claimed, Requeue.CONTACT_BUSY, error)
+                return
+            step = Step.CALLS
             for contact_id in contact_ids:
                 await self._apply_to_contact(request, contact_id, types, newest[contact_id], done)
-        except ContactGone:
-            self.contacts.forget(request.identity)
-            await self._not_found(claimed, "the Intercom contact no longer exists", done)
+        except UnknownTypes as exc:
+            await self._finish(claimed, Status.DEAD, done, error=str(exc))
             return
-        except RateLimited as exc:
-            await self._requeue_for_rate_limit(claimed, exc, done)
-            return
-        except Unauthorized:
-            raise
-        except IntercomError as exc:
-            if exc.retryable:
-                await self.retry(claimed, str(exc), done)
-            else:
-                await self._finish(claimed, Status.DEAD, done, error=str(exc))
+        except (IntercomError, ContactGone) as exc:
+            if not await self._failed(claimed, exc, step, done):
+                raise
             return
         status = Status.APPLIED if done.applied or not done.superseded else Status.SUPERSEDED
         await self._finish(claimed, status, done)
-        self.metrics.apply_seconds.observe((self.clock() - claimed.received_at).total_seconds())
+        self.metrics.apply_seconds.observe((self.clock.now() - claimed.received_at).total_seconds())
+
+    async def _failed(self, claimed: Claimed, exc: Exception, step: Step, done: _Applied) -> bool:
+        """Settle a request as `classify` says; False if the failure is the worker's to handle."""
+        failure = classify(exc, step)
+        if failure is Failure.HALT or failure is Failure.UNEXPECTED:
+            return False
+        if failure is Failure.DEAD:
+            await self._finish(claimed, Status.DEAD, done, error=str(exc))
+        elif failure is Failure.CONTACT_GONE:
+            self.contacts.forget(claimed.request.identity)
+            error = "the Intercom contact no longer exists"
+            await self._requeue(claimed, Requeue.CONTACT_PENDING, error, done)
+        elif failure is Failure.RATE_WINDOW:
+            reset_at = exc.reset_at if isinstance(exc, RateLimited) else None
+            await self._requeue(claimed, Requeue.RATE_WINDOW, str(exc), done, reset_at=reset_at)
+        elif failure is Failure.BACKOFF:
+            await self._requeue(claimed, Requeue.BACKOFF, step.describe(exc), done)
+        else:
+            assert_never(failure)
+        return True
 
     async def _apply_to_contact(
         self,
@@ -213,7 +204,7 @@ class Applier:
                 except RateLimited as exc:
                     if attempt == _RATE_LIMIT_RETRIES_IN_PLACE:
                         raise
-                    self.pacer.block_until(exc.reset_at or time.time() + 1)
+                    self.pacer.block_until(exc.reset_at or self.clock.time() + 1)
                 finally:
                     if self.intercom.rate_limit is not None:
                         self.metrics.rate_limit_remaining.set(self.intercom.rate_limit.remaining)
@@ -230,7 +221,7 @@ class Applier:
             applied=done.applied,
             occurred_at=claimed.request.occurred_at,
             error=error,
-            now=self.clock(),
+            now=self.clock.now(),
         )
         self.metrics.outcomes.labels(status.value).inc()
         if not kept:
@@ -262,78 +253,86 @@ class Applier:
         # "Equal jitter": never sooner than half the step, so retries still spread out.
         return timedelta(seconds=ceiling / 2 + self.rng.uniform(0, ceiling / 2))
 
-    async def retry(self, claimed: Claimed, error: str, done: _Applied | None = None) -> None:
+    async def retry(self, claimed: Claimed, error: str) -> None:
         """Back to the queue after a backoff, or dead past the attempts or age limit."""
+        await self._requeue(claimed, Requeue.BACKOFF, error)
+
+    async def _requeue(
+        self,
+        claimed: Claimed,
+        why: Requeue,
+        error: str,
+        done: _Applied | None = None,
+        *,
+        reset_at: float | None = None,
+    ) -> None:
+        """Back to the queue at a time that depends on why; dead or unmatched past the limits.
+
+        Only a backoff charges the attempt: waiting for Intercom's rate window, for a contact
+        to appear or for a turn on a busy contact is no failure of the request's.
+        """
         done = done or _Applied()
-        age = (self.clock() - claimed.received_at).total_seconds()
-        if claimed.attempts >= self.settings.max_attempts or age > self.settings.max_age_seconds:
-            await self._finish(claimed, Status.DEAD, done, error=error)
-            return
-        next_at = self.clock() + self._backoff(claimed.attempts)
+        now = self.clock.now()
+        age = (now - claimed.received_at).total_seconds()
+        if why is Requeue.BACKOFF:
+            if (
+                claimed.attempts >= self.settings.max_attempts
+                or age > self.settings.max_age_seconds
+            ):
+                await self._finish(claimed, Status.DEAD, done, error=error)
+                return
+            at = now + self._backoff(claimed.attempts)
+        elif why is Requeue.RATE_WINDOW:
+            reset = reset_at or self.clock.time() + _RATE_WINDOW_SECONDS
+            at = datetime.fromtimestamp(reset, UTC) + timedelta(seconds=self.rng.uniform(0, 1))
+        elif why is Requeue.CONTACT_PENDING:
+            # Intercom's search lags new contacts by minutes, so a miss is looked up again
+            # until `contact_lag_seconds` have passed. Each wait is half the request's age
+            # (5 seconds at the least, 5 minutes at the most): about 15 searches in the
+            # default 15 minutes, where a fixed short wait made hundreds, spending the rate
+            # budget real changes need.
+            remaining = self.settings.contact_lag_seconds - age
+            if remaining <= 0:
+                await self._finish(claimed, Status.UNMATCHED, done, error=error)
+                return
+            wait = min(remaining, max(_MISS_WAIT_MIN, min(age / 2, _MISS_WAIT_MAX)))
+            at = now + timedelta(seconds=wait)
+        elif why is Requeue.CONTACT_BUSY:
+            at = now + timedelta(
+                seconds=_BUSY_WAIT_SECONDS + self.rng.uniform(0, _BUSY_JITTER_SECONDS)
+            )
+        else:
+            assert_never(why)
         await self.ledger.retry_later(
             claimed.id,
             self.owner,
             error=error,
-            next_attempt_at=next_at,
+            next_attempt_at=at,
             outcomes=done.outcomes,
-            now=self.clock(),
+            refund_attempt=why.refunded,
+            now=now,
         )
-        self.metrics.outcomes.labels("retry").inc()
-        log.warning(
-            "request %d: %s; retry %d at %s",
-            claimed.id,
-            error,
-            claimed.attempts,
-            next_at.isoformat(timespec="seconds"),
-        )
+        self.metrics.outcomes.labels(why.value).inc()
+        self._log_requeue(claimed, why, error, at, now)
 
-    async def _requeue_for_rate_limit(
-        self, claimed: Claimed, exc: RateLimited, done: _Applied
+    def _log_requeue(
+        self, claimed: Claimed, why: Requeue, error: str, at: datetime, now: datetime
     ) -> None:
-        reset = exc.reset_at or time.time() + 10
-        next_at = datetime.fromtimestamp(reset, self.clock().tzinfo) + timedelta(
-            seconds=self.rng.uniform(0, 1)
-        )
-        await self.ledger.retry_later(
-            claimed.id,
-            self.owner,
-            error=str(exc),
-            next_attempt_at=next_at,
-            outcomes=done.outcomes,
-            refund_attempt=True,
-            now=self.clock(),
-        )
-        self.metrics.outcomes.labels("rate_limited").inc()
-
-    async def _not_found(self, claimed: Claimed, reason: str, done: _Applied | None = None) -> None:
-        """Look for the contact again later, less often the longer it is missing; or park it.
-
-        Intercom's search lags new contacts by minutes, so a miss is looked up again until
-        `contact_lag_seconds` have passed. Each wait is half the request's age (5 seconds at
-        the least, 5 minutes at the most): about 15 searches in the default 15 minutes, where
-        a fixed short wait made hundreds, spending the rate budget real changes need. The
-        attempt is refunded: a contact not there yet is no failure of the request's.
-        """
-        age = (self.clock() - claimed.received_at).total_seconds()
-        remaining = self.settings.contact_lag_seconds - age
-        if remaining > 0:
-            wait = min(remaining, max(_MISS_WAIT_MIN, min(age / 2, _MISS_WAIT_MAX)))
-            await self.ledger.retry_later(
+        if why is Requeue.BACKOFF:
+            log.warning(
+                "request %d: %s; retry %d at %s",
                 claimed.id,
-                self.owner,
-                error=reason,
-                next_attempt_at=self.clock() + timedelta(seconds=wait),
-                outcomes=(done.outcomes if done else []),
-                refund_attempt=True,
-                now=self.clock(),
+                error,
+                claimed.attempts,
+                at.isoformat(timespec="seconds"),
             )
-            self.metrics.outcomes.labels("contact_pending").inc()
+        elif why is Requeue.CONTACT_PENDING:
             log.info(
                 "request %d: %s for %s yet; looking again in %.0f s",
                 claimed.id,
-                reason,
+                error,
                 masked(claimed.request.identity),
-                wait,
+                (at - now).total_seconds(),
             )
-            return
-        await self._finish(claimed, Status.UNMATCHED, done or _Applied(), error=reason)
+        elif why is Requeue.CONTACT_BUSY:
+            log.info("request %d: its Intercom contact is busy; trying again shortly", claimed.id)

@@ -13,10 +13,8 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 
-from bridge.consent import utcnow
+from bridge.clock import Clock
 from bridge.intercom.client import IntercomClient, IntercomError, Unauthorized
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.pacing import RatePacer
@@ -42,7 +40,7 @@ class Worker:
         settings: WorkerSettings,
         metrics: Metrics,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock,
         rng: random.Random | None = None,
         owner: str | None = None,
         contacts: ContactResolver | None = None,
@@ -55,10 +53,9 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-        self.pacer = RatePacer(lambda: intercom.rate_limit, rng=self.rng)
-        # Shared with the pages when in the web process, so a miss either finds spares both;
-        # a worker's own keeps time by the worker's clock.
-        self.contacts = contacts or ContactResolver(intercom, clock=lambda: clock().timestamp())
+        self.pacer = RatePacer(lambda: intercom.rate_limit, clock=clock, rng=self.rng)
+        # Shared with the pages when in the web process, so a miss either finds spares both.
+        self.contacts = contacts or ContactResolver(intercom, clock=clock)
         self.applier = Applier(
             ledger, intercom, types, settings, metrics, pacer=self.pacer,
             contacts=self.contacts, clock=clock, rng=self.rng, owner=self.owner,
@@ -95,7 +92,7 @@ class Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        released = await self.ledger.release(self.owner, now=self.clock())
+        released = await self.ledger.release(self.owner, now=self.clock.now())
         if released:
             log.info("released %d unfinished request(s) for another worker", released)
 
@@ -127,6 +124,10 @@ class Worker:
                 )
 
     async def _idle(self, seconds: float) -> None:
+        # The polls, the token probes and the heartbeat wait in real time, not on `clock`: a
+        # manual clock's sleep returns at once, so these loops would spin, and the heartbeat
+        # would push the manual time forward on every turn. Leases and due times still come
+        # from `clock`.
         self._wake.clear()
         try:
             async with asyncio.timeout(seconds):
@@ -140,7 +141,7 @@ class Worker:
             await asyncio.wait(list(self._in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
             return 1
         batch = await self.ledger.claim(
-            self.owner, limit=free, lease_seconds=self.settings.lease_seconds, now=self.clock()
+            self.owner, limit=free, lease_seconds=self.settings.lease_seconds, now=self.clock.now()
         )
         for claimed in batch:
             task = asyncio.create_task(self._process(claimed))
@@ -160,7 +161,7 @@ class Worker:
             ids = list(self._in_flight)
             if ids:
                 await self.ledger.extend_leases(
-                    self.owner, ids, lease_seconds=self.settings.lease_seconds, now=self.clock()
+                    self.owner, ids, lease_seconds=self.settings.lease_seconds, now=self.clock.now()
                 )
 
     async def _probe_token(self) -> None:
@@ -195,13 +196,13 @@ class Worker:
     async def _process(self, claimed: Claimed) -> None:
         async with self._slots:
             if self.halted:
-                await self.ledger.release(self.owner, [claimed.id], now=self.clock())
+                await self.ledger.release(self.owner, [claimed.id], now=self.clock.now())
                 return
             try:
                 await self.applier.apply(claimed)
             except Unauthorized:
                 self._halt()
-                await self.ledger.release(self.owner, [claimed.id], now=self.clock())
+                await self.ledger.release(self.owner, [claimed.id], now=self.clock.now())
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -18,7 +18,6 @@ from bridge.intercom.client import (
     MAX_SEARCH_PAGES,
     REGION_URLS,
     CallResult,
-    Conflict,
     IntercomClient,
     IntercomError,
     NotFound,
@@ -184,12 +183,6 @@ async def test_attach_and_detach_change_explicit_preferences(
     assert not sandbox.receives(JANE_LEAD, "95")
 
 
-async def test_get_contact(client: IntercomClient) -> None:
-    contact = await client.get_contact(AMELIE)
-    assert contact["id"] == AMELIE
-    assert contact["email"] == "amelie.martin@example.fr"
-
-
 async def test_find_contact_ids_by_each_field(client: IntercomClient, sandbox: Sandbox) -> None:
     assert sorted(await client.find_contact_ids(email="jane.doe@example.com")) == sorted(
         [JANE, JANE_LEAD]
@@ -238,32 +231,6 @@ async def test_search_stops_at_the_page_cap(
     assert "more remain" in caplog.text
 
 
-async def test_create_contact_returns_the_new_id(client: IntercomClient, sandbox: Sandbox) -> None:
-    new_id = await client.create_contact(email="new@example.com", phone="+14155550199", name="New")
-    assert sandbox.contacts[new_id]["role"] == "lead"
-    assert sandbox.requests[-1].json == {
-        "role": "lead",
-        "email": "new@example.com",
-        "phone": "+14155550199",
-        "name": "New",
-    }
-
-
-async def test_create_contact_conflict_returns_the_existing_id(
-    client: IntercomClient, sandbox: Sandbox
-) -> None:
-    assert await client.create_contact(role="user", external_id="cust-1002") == AMELIE
-    assert await client.create_contact(email="JANE.DOE@example.com") == JANE_LEAD
-    assert sandbox.count("POST", "/contacts", 409) == 2
-
-
-async def test_a_conflict_without_an_id_is_raised() -> None:
-    client = canned(409, error_list("conflict", "A contact matching those details already exists"))
-    with pytest.raises(Conflict) as caught:
-        await client.create_contact(email="a@example.com")
-    assert caught.value.existing_id is None
-
-
 # --- typed errors ----------------------------------------------------------------------------
 
 
@@ -302,9 +269,9 @@ async def test_contact_ids_are_quoted_into_one_path_segment(
     client: IntercomClient, sandbox: Sandbox
 ) -> None:
     with pytest.raises(NotFound) as caught:
-        await client.get_contact(f"{JANE}/subscriptions?x=1")
+        await client.list_contact_subscriptions(f"{JANE}/subscriptions?x=1")
     assert caught.value.missing == "contact"
-    assert sandbox.requests[-1].path == f"/contacts/{JANE}%2Fsubscriptions%3Fx%3D1"
+    assert sandbox.requests[-1].path == f"/contacts/{JANE}%2Fsubscriptions%3Fx%3D1/subscriptions"
     with pytest.raises(NotFound):
         await client.detach_subscription(JANE, "93/../95")
     assert sandbox.requests[-1].path == f"/contacts/{JANE}/subscriptions/93%2F..%2F95"
@@ -363,7 +330,7 @@ async def test_connection_errors_are_transport_errors() -> None:
         "secret-token-123", base_url=REGION_URLS["us"], transport=httpx.MockTransport(refuse)
     )
     with pytest.raises(TransportError) as caught:
-        await client.get_contact(JANE)
+        await client.list_contact_subscriptions(JANE)
     assert caught.value.status == 0
     assert "ConnectError" in str(caught.value)
     assert client.calls_sent == 1
@@ -386,7 +353,7 @@ async def test_connection_errors_are_transport_errors() -> None:
             "api_plan_restricted",
             "Active",
         ),
-        (409, {"errors": "not a list"}, Conflict, None, "not a list"),
+        (409, {"errors": "not a list"}, IntercomError, None, "not a list"),
     ],
 )
 async def test_bodies_that_are_not_error_lists_still_give_typed_errors(
@@ -394,7 +361,7 @@ async def test_bodies_that_are_not_error_lists_still_give_typed_errors(
 ) -> None:
     client = canned(status, body)
     with pytest.raises(IntercomError) as caught:
-        await client.get_contact(JANE)
+        await client.list_contact_subscriptions(JANE)
     error = caught.value
     assert type(error) is kind
     assert error.status == status
@@ -405,12 +372,14 @@ async def test_bodies_that_are_not_error_lists_still_give_typed_errors(
 
 async def test_request_id_falls_back_to_the_body() -> None:
     with pytest.raises(NotFound) as caught:
-        await canned(404, error_list("not_found", "User Not Found", "rid-42")).get_contact(JANE)
+        await canned(
+            404, error_list("not_found", "User Not Found", "rid-42")
+        ).list_contact_subscriptions(JANE)
     assert caught.value.request_id == "rid-42"
     with pytest.raises(NotFound) as header_wins:
         await canned(
             404, error_list("not_found", "User Not Found", "rid-42"), {"X-Request-Id": "rid-h"}
-        ).get_contact(JANE)
+        ).list_contact_subscriptions(JANE)
     assert header_wins.value.request_id == "rid-h"
     result = await canned(200, {"type": "subscription", "request_id": "rid-7"}).detach_subscription(
         JANE, "93"
@@ -442,9 +411,7 @@ async def test_malformed_success_bodies_are_errors() -> None:
     with pytest.raises(IntercomError, match="malformed subscription type list"):
         await canned(200, {"type": "list", "data": [{"id": "1"}]}).list_subscription_types()
     with pytest.raises(IntercomError, match="expected a JSON object"):
-        await canned(200, b"[]").get_contact(JANE)
-    with pytest.raises(IntercomError, match="no id"):
-        await canned(200, {"type": "contact"}).create_contact(email="a@example.com")
+        await canned(200, b"[]").list_contact_subscriptions(JANE)
 
 
 async def test_rate_limit_and_calls_sent_track_every_response(
@@ -456,7 +423,7 @@ async def test_rate_limit_and_calls_sent_track_every_response(
     first = client.rate_limit
     assert first is not None
     with pytest.raises(NotFound):
-        await client.get_contact("0" * 24)
+        await client.list_contact_subscriptions("0" * 24)
     assert client.rate_limit is not None
     assert client.rate_limit.remaining == first.remaining - 1
     assert client.rate_limit.observed_at >= first.observed_at

@@ -117,18 +117,9 @@ def recorded(client: TestClient) -> list[RequestRecord]:
 
 def apply_all(client: TestClient) -> None:
     """Run a worker over everything due, now, against the app's Intercom."""
-    from bridge.worker.loop import Worker
-
     services = client.app.state.services  # type: ignore[attr-defined]
 
     async def drain() -> None:
-        worker = Worker(
-            services.ledger,
-            services.intercom,
-            services.type_cache,
-            services.settings.worker,
-            services.metrics,
-        )
-        await worker.run_until_idle()
+        await services.new_worker().run_until_idle()
 
     client.portal.call(drain)  # type: ignore[union-attr]

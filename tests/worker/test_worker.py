@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from starlette import types as asgi
 
+from bridge.clock import ManualClock
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
 from bridge.intercom.client import IntercomClient
 from bridge.intercom.types import TypeCache
@@ -27,19 +29,6 @@ JANE_USER = "63a07ddf05a32042dffac965"
 JANE_LEAD = "63a07ddf05a32042dffac966"
 # Requests are received at the real time; events happened a little before.
 T0 = datetime.now(UTC) - timedelta(minutes=10)
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 FAST = WorkerSettings(
@@ -65,15 +54,15 @@ async def intercom(sandbox: Sandbox) -> AsyncIterator[IntercomClient]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    """The worker's clock."""
-    return Clock(datetime.now(UTC) + timedelta(seconds=1))
+def clock() -> ManualClock:
+    """The worker's clock, a second after the requests are received."""
+    return ManualClock(datetime.now(UTC) + timedelta(seconds=1))
 
 
 def make_worker(
     ledger: Ledger,
     intercom: IntercomClient,
-    clock: Clock,
+    clock: ManualClock,
     settings: WorkerSettings = FAST,
     owner: str = "w1",
 ) -> Worker:
@@ -81,13 +70,33 @@ def make_worker(
     return Worker(
         ledger,
         intercom,
-        TypeCache(intercom),
+        TypeCache(intercom, clock=clock),
         settings,
         Metrics(),
         clock=clock,
         rng=random.Random(7),
         owner=owner,
     )
+
+
+@contextlib.asynccontextmanager
+async def clients(
+    sandbox: Sandbox, clock: ManualClock, count: int
+) -> AsyncIterator[list[IntercomClient]]:
+    """`count` clients of one sandbox on the test's clock, as processes sharing a token are."""
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(
+                IntercomClient(
+                    SANDBOX_TOKEN,
+                    base_url="http://sandbox.invalid",
+                    transport=transport,
+                    clock=clock,
+                )
+            )
+            for _ in range(count)
+        ]
 
 
 def ask(
@@ -134,7 +143,7 @@ async def statuses(ledger: Ledger) -> list[str]:
 
 
 async def test_single_type_unsubscribe_is_one_blind_call(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
     await make_worker(ledger, intercom, clock).run_until_idle()
@@ -146,7 +155,7 @@ async def test_single_type_unsubscribe_is_one_blind_call(
 
 
 async def test_channel_scope_reads_once_and_changes_only_what_differs(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     # Jane already opted out of 93; 95 is opt_in and she never opted in.
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(channel=Channel.EMAIL))])
@@ -163,7 +172,7 @@ async def test_channel_scope_reads_once_and_changes_only_what_differs(
 
 
 async def test_email_identity_reaches_every_contact_with_that_email(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     email = sandbox.contacts[JANE_USER]["email"]
     await ledger.record([ask(Identity(email=email.upper()), scope=Scope(type_ids=("37846",)))])
@@ -175,7 +184,7 @@ async def test_email_identity_reaches_every_contact_with_that_email(
 
 
 async def test_newest_event_wins_whatever_the_arrival_order(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     jane, scope = Identity(contact_id=JANE_USER), Scope(type_ids=("37846",))
     worker = make_worker(ledger, intercom, clock)
@@ -189,7 +198,7 @@ async def test_newest_event_wins_whatever_the_arrival_order(
 
 
 async def test_unknown_contact_is_looked_for_until_the_lag_passes(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     sandbox.faults.search_lag = 3600  # Intercom's search hasn't indexed the new contact yet
     contact = sandbox.add_contact(email="fresh@example.com")
@@ -203,16 +212,16 @@ async def test_unknown_contact_is_looked_for_until_the_lag_passes(
     await worker.run_until_idle()
     assert await statuses(ledger) == ["pending", "pending"]
     sandbox.faults.search_lag = 0
-    clock.advance(minutes=5)
+    clock.advance(300)
     await worker.run_until_idle()
     assert not sandbox.receives(contact["id"], "37846")
-    clock.advance(minutes=30)
+    clock.advance(1800)
     await worker.run_until_idle()
     assert await statuses(ledger) == ["applied", "unmatched"]
 
 
 async def test_an_unknown_address_is_looked_up_less_and_less_often(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     # The review: an address Intercom doesn't have was searched every 2 s until the lag
     # passed, about 450 times. The worker polls every second here, as it does for real.
@@ -222,44 +231,44 @@ async def test_an_unknown_address_is_looked_up_less_and_less_often(
         await worker.run_until_idle()
         if await statuses(ledger) == ["unmatched"]:
             break
-        clock.advance(seconds=1)
+        clock.advance(1)
     assert await statuses(ledger) == ["unmatched"]
     searches = sandbox.count("POST", "/contacts/search")
     assert 3 <= searches <= 12, searches
 
 
 async def test_server_errors_and_timeouts_back_off_then_apply(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     sandbox.faults.error_rate = 1.0
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
     worker = make_worker(ledger, intercom, clock)
     await worker.run_until_idle()
     [record] = await ledger.list_requests()
-    assert record.status is Status.PENDING and record.next_attempt_at > clock.now
+    assert record.status is Status.PENDING and record.next_attempt_at > clock.now()
     assert "500" in (record.last_error or "") or "503" in (record.last_error or "")
     sandbox.faults.error_rate = 0.0
     sandbox.faults.timeout_rate = 1.0
     sandbox.faults.hang_seconds = 1.0
-    clock.advance(minutes=10)
+    clock.advance(600)
     await worker.run_until_idle()
     assert (await ledger.list_requests())[0].status is Status.PENDING
     sandbox.faults.timeout_rate = 0.0
-    clock.advance(minutes=10)
+    clock.advance(600)
     await worker.run_until_idle()
     assert await statuses(ledger) == ["applied"]
     assert not sandbox.receives(JANE_USER, "37846")
 
 
 async def test_past_max_attempts_a_request_is_dead_and_replayable(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     sandbox.faults.error_rate = 1.0
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
     worker = make_worker(ledger, intercom, clock)
     for _ in range(FAST.max_attempts + 1):
         await worker.run_until_idle()
-        clock.advance(hours=1)
+        clock.advance(3600)
     [record] = await ledger.list_requests()
     assert record.status is Status.DEAD and record.attempts == FAST.max_attempts
     sandbox.faults.error_rate = 0.0
@@ -269,7 +278,7 @@ async def test_past_max_attempts_a_request_is_dead_and_replayable(
 
 
 async def test_unknown_type_id_is_dead_with_a_clear_error(
-    ledger: Ledger, intercom: IntercomClient, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, clock: ManualClock
 ) -> None:
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("999",)))])
     await make_worker(ledger, intercom, clock).run_until_idle()
@@ -282,7 +291,7 @@ async def test_a_revoked_token_halts_every_call_and_loses_nothing(
     ledger: Ledger,
     intercom: IntercomClient,
     sandbox: Sandbox,
-    clock: Clock,
+    clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
@@ -305,23 +314,89 @@ async def test_a_revoked_token_halts_every_call_and_loses_nothing(
     assert await statuses(ledger) == ["applied"]
 
 
-async def test_rate_limit_429s_are_waited_out(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
-) -> None:
-    sandbox.rate_limit = 4
-    sandbox.window_seconds = 1.0
+async def test_rate_limit_429s_are_waited_out(ledger: Ledger, clock: ManualClock) -> None:
+    # Intercom's windows last 10 s. The sandbox keeps them by the worker's clock and the
+    # worker waits on that clock, so a window passes at once.
+    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=4, clock=clock.time)
     people = [sandbox.add_contact(email=f"p{i}@example.com")["id"] for i in range(10)]
     await ledger.record(
         [ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",))) for p in people]
     )
-    worker = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=4))
-    await asyncio.wait_for(worker.run_until_idle(), timeout=30)
+    async with clients(sandbox, clock, 2) as (intercom, other):
+        worker = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=4))
+        await worker.types.get()
+        assert intercom.rate_limit is not None
+        window_ends = intercom.rate_limit.reset_at
+        # Another process with the same token spends the rest of the window unseen, so the
+        # worker's first calls meet 429s.
+        for _ in range(intercom.rate_limit.remaining):
+            await other.list_subscription_types()
+        await asyncio.wait_for(worker.run_until_idle(), timeout=5)
     assert await statuses(ledger) == ["applied"] * 10
     assert all(not sandbox.receives(p, "37846") for p in people)
+    assert any(r.status == 429 for r in sandbox.requests)
+    # Waited on the worker's clock: past the window's end, in no real time to speak of.
+    assert worker.pacer.waits > 0 and clock.time() >= window_ends
+
+
+async def test_a_429_finding_the_contact_waits_for_the_window_uncharged(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=2, clock=clock.time)
+    email, person = unique_person(sandbox)
+    await ledger.record([ask(Identity(email=email), scope=Scope(type_ids=("37846",)))])
+    async with clients(sandbox, clock, 2) as (intercom, other):
+        worker = make_worker(ledger, intercom, clock)
+        await worker.types.get()
+        await other.list_subscription_types()  # the window's second and last call
+        await worker.run_until_idle()
+        [record] = await ledger.list_requests()
+        assert (record.status, record.attempts) == (Status.PENDING, 0)
+        assert "HTTP 429" in (record.last_error or "")
+        assert intercom.rate_limit is not None
+        # Back when the window ends, give or take a second's jitter.
+        wait = record.next_attempt_at.timestamp() - intercom.rate_limit.reset_at
+        assert 0 <= wait <= 1
+        assert outcome_count(worker, "rate_limited") == 1
+        clock.advance(record.next_attempt_at.timestamp() - clock.time())
+        await worker.run_until_idle()
+    assert await statuses(ledger) == ["applied"]
+    assert not sandbox.receives(person, "37846")
+
+
+async def test_a_contact_intercom_does_not_have_is_looked_for_uncharged(
+    ledger: Ledger, intercom: IntercomClient, clock: ManualClock
+) -> None:
+    await ledger.record(
+        [ask(Identity(contact_id=uuid4().hex[:24]), scope=Scope(type_ids=("37846",)))]
+    )
+    worker = make_worker(ledger, intercom, clock)
+    await worker.run_until_idle()
+    [record] = await ledger.list_requests()
+    assert (record.status, record.attempts) == (Status.PENDING, 0)
+    assert record.last_error == "the Intercom contact no longer exists"
+    assert outcome_count(worker, "contact_pending") == 1
+    clock.advance(FAST.contact_lag_seconds)
+    await worker.run_until_idle()
+    assert await statuses(ledger) == ["unmatched"]
+
+
+async def test_a_change_intercom_refuses_is_dead_at_once(
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
+    worker = make_worker(ledger, intercom, clock)
+    await worker.types.get()
+    sandbox.types["37846"]["consent_type"] = "opt_in"  # changed in Intercom since it was listed
+    await worker.run_until_idle()
+    [record] = await ledger.list_requests()
+    assert (record.status, record.attempts) == (Status.DEAD, 1)
+    assert "HTTP 400" in (record.last_error or "")
+    assert outcome_count(worker, "retry") == 0
 
 
 async def test_a_killed_worker_s_requests_are_taken_up_and_applied_once(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     people = [sandbox.add_contact(email=f"k{i}@example.com")["id"] for i in range(6)]
     await ledger.record(
@@ -342,7 +417,7 @@ async def test_a_killed_worker_s_requests_are_taken_up_and_applied_once(
     await asyncio.gather(runner, *doomed._in_flight.values(), return_exceptions=True)
     sandbox.faults.latency = 0.0
     assert Status.LEASED in {r.status for r in await ledger.list_requests()}
-    clock.advance(seconds=FAST.lease_seconds + 1)  # the dead worker's leases lapse
+    clock.advance(FAST.lease_seconds + 1)  # the dead worker's leases lapse
     await make_worker(ledger, intercom, clock, owner="survivor").run_until_idle()
     assert await statuses(ledger) == ["applied"] * 6
     assert all(not sandbox.receives(p, "37846") for p in people)
@@ -351,7 +426,7 @@ async def test_a_killed_worker_s_requests_are_taken_up_and_applied_once(
 
 
 async def test_stop_finishes_what_it_can_and_releases_the_rest(
-    ledger: Ledger, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     people = [sandbox.add_contact(email=f"s{i}@example.com")["id"] for i in range(4)]
     await ledger.record(
@@ -388,7 +463,7 @@ async def test_stop_finishes_what_it_can_and_releases_the_rest(
 
 
 async def test_a_busy_contact_sends_the_request_back_without_charging_it(
-    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     (email, person), scope = unique_person(sandbox), Scope(type_ids=("37846",))
     holder, waiting = await ledger.record(
@@ -396,31 +471,31 @@ async def test_a_busy_contact_sends_the_request_back_without_charging_it(
             ask(Identity(email=email), Wanted.SUBSCRIBED, scope, minutes=0),
             ask(Identity(contact_id=person), Wanted.UNSUBSCRIBED, scope, minutes=1),
         ],
-        received_at=clock(),
+        received_at=clock.now(),
     )
     # Another worker is applying the email request to the contact.
-    [held] = await ledger.claim("elsewhere", limit=1, lease_seconds=60, now=clock())
+    [held] = await ledger.claim("elsewhere", limit=1, lease_seconds=60, now=clock.now())
     assert held.id == holder.id
     assert await ledger.take_contacts(
-        holder.id, "elsewhere", [person], ["37846"], lease_seconds=60, now=clock()
+        holder.id, "elsewhere", [person], ["37846"], lease_seconds=60, now=clock.now()
     ) == {person: {}}
     worker = make_worker(ledger, intercom, clock)
     for _ in range(FAST.max_attempts + 2):
-        clock.advance(seconds=2)  # past the short wait
+        clock.advance(2)  # past the short wait
         await worker.run_until_idle()
         record = await ledger.get(waiting.id)
         assert record is not None
         assert (record.status, record.attempts) == (Status.PENDING, 0)
         assert "waiting for another request" in (record.last_error or "")
-        wait = (record.next_attempt_at - clock()).total_seconds()
+        wait = (record.next_attempt_at - clock.now()).total_seconds()
         assert 1.0 <= wait <= 1.5
     assert outcome_count(worker, "contact_busy") == FAST.max_attempts + 2
     assert outcome_count(worker, "retry") == 0
     assert sandbox.count(path_prefix=f"/contacts/{person}") == 0  # untouched meanwhile
     assert await ledger.finish(
-        holder.id, "elsewhere", Status.APPLIED, applied=[(person, "37846")], now=clock()
+        holder.id, "elsewhere", Status.APPLIED, applied=[(person, "37846")], now=clock.now()
     )
-    clock.advance(seconds=2)
+    clock.advance(2)
     await worker.run_until_idle()
     assert await statuses(ledger) == ["applied", "applied"]
     assert not sandbox.receives(person, "37846")
@@ -483,7 +558,7 @@ class Person:
 
 
 async def test_a_person_s_later_choice_wins_across_identities_and_workers(
-    ledger: Ledger, database_url: str, sandbox: Sandbox, clock: Clock
+    ledger: Ledger, database_url: str, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     # Every combination of which way the person went, which identity asked first and which
     # kind of type it was, three times over.
@@ -503,7 +578,7 @@ async def test_a_person_s_later_choice_wins_across_identities_and_workers(
     requests += [
         r for i, p in enumerate(people[12:]) for r in p.requests(2.4 + i * 0.1, 3.6 + i * 0.1)
     ]
-    await ledger.record(requests, received_at=clock())
+    await ledger.record(requests, received_at=clock.now())
     called, opened = [asyncio.Event() for _ in range(3)], asyncio.Event()
     settings = dataclasses.replace(FAST, concurrency=16, batch_size=16)
     # Separate ledgers and clients, as separate processes have.
@@ -540,7 +615,7 @@ async def test_a_person_s_later_choice_wins_across_identities_and_workers(
             for _ in range(4):
                 if (await ledger.status_counts())[Status.PENDING] == 0:
                     break
-                clock.advance(seconds=2)  # past the short wait of requests whose contact was busy
+                clock.advance(2)  # past the short wait of requests whose contact was busy
                 await asyncio.gather(*(worker.run_until_idle() for worker in workers))
     finally:
         for run in runs:  # only a failure leaves any running

@@ -340,10 +340,4 @@ def test_post_then_worker_unsubscribes_the_sandbox_contact(
 
 
 def _worker(client: TestClient):  # type: ignore[no-untyped-def]
-    from bridge.metrics import Metrics
-    from bridge.worker.loop import Worker
-
-    services = client.app.state.services  # type: ignore[attr-defined]
-    return Worker(
-        services.ledger, services.intercom, services.type_cache, services.settings.worker, Metrics()
-    )
+    return client.app.state.services.new_worker()  # type: ignore[attr-defined]
