@@ -98,7 +98,7 @@ def provider_settings(name: str, table: Mapping[str, Any]) -> ProviderSettings:
     )
 
 
-def load_providers(config: Mapping[str, Any], public_url: str) -> dict[str, Provider]:
+def load_providers(config: Mapping[str, Any]) -> dict[str, Provider]:
     """The configured providers, checked; SettingsError names the first problem."""
     tables = config.get("providers", {})
     if not isinstance(tables, Mapping):
@@ -113,5 +113,5 @@ def load_providers(config: Mapping[str, Any], public_url: str) -> dict[str, Prov
     for name, table in tables.items():
         if not isinstance(table, Mapping):
             raise SettingsError(f"BRIDGE_CONFIG.providers.{name}: must be a table")
-        loaded[name] = provider_class(name)(provider_settings(name, table), public_url)
+        loaded[name] = provider_class(name)(provider_settings(name, table))
     return loaded

@@ -156,7 +156,7 @@ class Provider:
     # with 413 before it is read. `max_body_bytes` in its table overrides it.
     max_body_bytes: ClassVar[int] = 256 * 1024
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
+    def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
         for key in self.required:
             settings.credential(key)

@@ -56,8 +56,8 @@ class BasicAuthProvider(Provider):
 
     required: ClassVar[tuple[str, ...]] = ("password",)
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         self._username, self._password = credentials(settings)
 
     def check_headers(self, headers: Headers) -> None:

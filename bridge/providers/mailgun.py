@@ -75,8 +75,8 @@ class Mailgun(Provider):
     rejected_status = 401  # retried, so deliveries refused by a wrong key arrive after a fix
     malformed_status = 406  # "rejected, do not retry": a verified body that can't be read
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         self._key = settings.secret("signing_key").encode()
 
     def read(self, delivery: Delivery) -> Delivery:

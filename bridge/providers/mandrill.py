@@ -68,8 +68,8 @@ class Mandrill(Provider):
     # parsed before it is verified: off the event loop when large, and never past this.
     max_body_bytes = 5 * 1024 * 1024
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         self._key = settings.secret("webhook_key")
         self._url = settings.optional("url")
         if self._url is not None and not self._url.startswith(("https://", "http://")):

@@ -49,8 +49,8 @@ class Resend(Provider):
     name: ClassVar[str] = "resend"
     required = ("secret",)
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         try:
             secret_key(settings.secret("secret"))
         except ValueError as exc:

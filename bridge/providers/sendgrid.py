@@ -49,8 +49,8 @@ class SendGrid(Provider):
     # that crosses 768 KB is sent whole, so allow well past it.
     max_body_bytes = 2 * 1024 * 1024
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         encoded = settings.secret("public_key")  # a public key: required, but no secret
         try:
             key = load_der_public_key(base64.b64decode(encoded, validate=True))

@@ -39,8 +39,8 @@ class SES(Provider):
     # An SNS message is at most 256 KB; its JSON envelope escapes the SES record's quotes.
     max_body_bytes = 512 * 1024
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         where = "BRIDGE_CONFIG.providers.ses"
         self._sns = SnsVerifier(
             topic_arns(settings.values.get("topic_arns"), f"{where}.topic_arns"),

@@ -49,8 +49,8 @@ class SparkPost(Provider):
     name: ClassVar[str] = "sparkpost"
     max_body_bytes = 5 * 1024 * 1024  # batches of events; credentials are checked first
 
-    def __init__(self, settings: ProviderSettings, public_url: str) -> None:
-        super().__init__(settings, public_url)
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
         self._basic: tuple[str, str] | None = None
         self._token = settings.credential("token") if "token" in settings.values else None
         if "username" in settings.values or "password" in settings.values:

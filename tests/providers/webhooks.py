@@ -47,7 +47,7 @@ def basic_auth(username: str, password: str) -> dict[str, str]:
 
 def make_provider(name: str, **table: Any) -> Provider:
     """A provider built from a `[providers.NAME]` table, as the app builds it."""
-    return provider_class(name)(provider_settings(name, table), PUBLIC_URL)
+    return provider_class(name)(provider_settings(name, table))
 
 
 def delivery(

@@ -213,7 +213,7 @@ def test_secrets_too_short_to_be_secret_stop_start_up(
     provider: str, table: dict[str, object], key: str
 ) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_providers({"providers": {provider: table}}, "https://consent.example.com")
+        load_providers({"providers": {provider: table}})
     message = str(caught.value)
     assert f"providers.{provider}.{key}: too short to be secret" in message
     assert str(table[key]) not in message  # the secret itself is not echoed
@@ -257,14 +257,13 @@ def test_provider_settings_are_checked_at_start_up(
     config: dict[str, object], fragment: str
 ) -> None:
     with pytest.raises(SettingsError, match="BRIDGE_CONFIG") as caught:
-        load_providers(config, "https://consent.example.com")
+        load_providers(config)
     assert fragment in str(caught.value)
 
 
 def test_types_map_a_provider_list_to_intercom_types(signer: Signer) -> None:
     [provider] = load_providers(
-        {"providers": {"sendgrid": {"public_key": signer.public_key, "types": {"10": "93"}}}},
-        "https://consent.example.com",
+        {"providers": {"sendgrid": {"public_key": signer.public_key, "types": {"10": "93"}}}}
     ).values()
     assert provider.settings.types == {"10": ("93",)}
     assert json.dumps(provider.settings.scope(10).to_dict()) == '{"types": ["93"]}'
