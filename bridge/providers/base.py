@@ -67,7 +67,7 @@ class Delivery:
     url: str  # rebuilt from BRIDGE_PUBLIC_URL, never from the Host header
     headers: Headers
     body: bytes
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    received_at: datetime  # by the service's clock: the "now" of freshness windows
     # The body as `Provider.read` parsed it, for providers that sign parsed fields.
     document: Any = field(default=None, compare=False, repr=False)
 

@@ -76,6 +76,7 @@ async def receive(request: Request) -> Response:
             url=public_url(request, services.settings.public_url),
             headers=request.headers,
             body=body,
+            received_at=services.clock.now(),
         )
         delivery = await offload.run(len(body), partial(provider.read, delivery))
         await provider.verify(delivery, services.http)

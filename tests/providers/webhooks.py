@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +57,15 @@ def delivery(
     *,
     path: str = "/webhooks/test",
     method: str = "POST",
+    received_at: datetime | None = None,
 ) -> Delivery:
-    """A delivery as the endpoint would build it, to the bridge's public URL."""
+    """A delivery as the endpoint would build it, to the bridge's public URL (arriving now)."""
     return Delivery(
         method=method,
         url=PUBLIC_URL + path,
         headers=Headers(headers=dict(headers or {})),
         body=body,
+        received_at=datetime.now(UTC) if received_at is None else received_at,
     )
 
 
