@@ -122,6 +122,14 @@ class ProviderSettings:
             raise SettingsError(f"BRIDGE_CONFIG.providers.{self.name}.{key}: must be text")
         return value
 
+    def wanted_for_complaint(self) -> Wanted | None:
+        """What a spam complaint asks for under the `complaints` policy (None: nothing)."""
+        return Wanted.UNSUBSCRIBED if self.complaints is Policy.UNSUBSCRIBE else None
+
+    def wanted_for_bounce(self) -> Wanted | None:
+        """What a hard bounce asks for under the `bounces` policy (None: nothing)."""
+        return Wanted.UNSUBSCRIBED if self.bounces is Policy.UNSUBSCRIBE else None
+
     def scope(self, list_id: object | None) -> Scope:
         """The Intercom types a provider list or group maps to; the email channel otherwise."""
         if list_id is not None:

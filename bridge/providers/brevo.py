@@ -24,7 +24,6 @@ from bridge.consent import ConsentRequest, Wanted
 from .base import (
     Delivery,
     Parsed,
-    Policy,
     Provider,
     Rejected,
     collect,
@@ -80,8 +79,9 @@ class Brevo(Provider):
     def _wanted(self, kind: str) -> Wanted | None:
         if kind == "unsubscribed":
             return Wanted.UNSUBSCRIBED
-        policy = self.settings.complaints if kind == "spam" else self.settings.bounces
-        return Wanted.UNSUBSCRIBED if policy is Policy.UNSUBSCRIBE else None
+        if kind == "spam":
+            return self.settings.wanted_for_complaint()
+        return self.settings.wanted_for_bounce()
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         email = event.get("email")

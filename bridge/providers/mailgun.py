@@ -48,7 +48,6 @@ from .base import (
     Delivery,
     Malformed,
     Parsed,
-    Policy,
     Provider,
     ProviderSettings,
     Rejected,
@@ -145,12 +144,10 @@ class Mailgun(Provider):
         if kind == "unsubscribed":
             return Wanted.UNSUBSCRIBED
         if kind == "complained":
-            return Wanted.UNSUBSCRIBED if self.settings.complaints is Policy.UNSUBSCRIBE else None
+            return self.settings.wanted_for_complaint()
         # A failure: only a permanent one says the address is gone.
         bounce = event.get("severity") == "permanent" and event.get("reason") not in _NOT_BOUNCES
-        if bounce and self.settings.bounces is Policy.UNSUBSCRIBE:
-            return Wanted.UNSUBSCRIBED
-        return None
+        return self.settings.wanted_for_bounce() if bounce else None
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         event_id = event.get("id")

@@ -21,7 +21,6 @@ from bridge.consent import ConsentRequest, Wanted
 from .base import (
     Delivery,
     Parsed,
-    Policy,
     collect,
     consent_event,
     from_timestamp,
@@ -56,10 +55,9 @@ class Mailjet(BasicAuthProvider):
         if kind == "unsub":
             return Wanted.UNSUBSCRIBED
         if kind == "spam":
-            return Wanted.UNSUBSCRIBED if self.settings.complaints is Policy.UNSUBSCRIBE else None
+            return self.settings.wanted_for_complaint()
         # A bounce: only a hard one says the address is gone.
-        hard = event.get("hard_bounce") is True
-        return Wanted.UNSUBSCRIBED if hard and self.settings.bounces is Policy.UNSUBSCRIBE else None
+        return self.settings.wanted_for_bounce() if event.get("hard_bounce") is True else None
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         time = event.get("time")

@@ -28,7 +28,6 @@ from .base import (
     Delivery,
     Malformed,
     Parsed,
-    Policy,
     Provider,
     ProviderSettings,
     Rejected,
@@ -122,8 +121,9 @@ class Mandrill(Provider):
     def _wanted(self, kind: str) -> Wanted | None:
         if kind == "unsub":
             return Wanted.UNSUBSCRIBED
-        policy = self.settings.complaints if kind == "spam" else self.settings.bounces
-        return Wanted.UNSUBSCRIBED if policy is Policy.UNSUBSCRIBE else None
+        if kind == "spam":
+            return self.settings.wanted_for_complaint()
+        return self.settings.wanted_for_bounce()
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         message_id, ts = event.get("_id"), event.get("ts")

@@ -23,7 +23,6 @@ from bridge.consent import ConsentRequest, Wanted
 from .base import (
     Delivery,
     Parsed,
-    Policy,
     collect,
     consent_event,
     from_iso,
@@ -57,26 +56,26 @@ class Postmark(BasicAuthProvider):
         wanted = self._wanted(kind, record)
         return None if wanted is None else self._request(kind, record, wanted)
 
-    def _policy(self, reason: object) -> Policy:
+    def _suppression(self, reason: object) -> Wanted | None:
+        """What a suppression for this reason asks for; None where its policy ignores it."""
         if reason == "SpamComplaint":
-            return self.settings.complaints
+            return self.settings.wanted_for_complaint()
         if reason == "HardBounce":
-            return self.settings.bounces
-        return Policy.UNSUBSCRIBE  # an unsubscribe or a manual suppression
+            return self.settings.wanted_for_bounce()
+        return Wanted.UNSUBSCRIBED  # an unsubscribe or a manual suppression
 
     def _wanted(self, kind: str, record: dict[str, Any]) -> Wanted | None:
         if kind == "SubscriptionChange":
             suppress = record.get("SuppressSending")
             if not isinstance(suppress, bool):
                 raise ValueError("SuppressSending is not true or false")
-            if self._policy(record.get("SuppressionReason")) is Policy.IGNORE:
+            if self._suppression(record.get("SuppressionReason")) is None:
                 return None
             return Wanted.UNSUBSCRIBED if suppress else Wanted.SUBSCRIBED
         # A Bounce record: only a hard bounce says the address is gone.
         if kind == "Bounce" and record.get("Type") != "HardBounce":
             return None
-        reason = "SpamComplaint" if kind == "SpamComplaint" else "HardBounce"
-        return Wanted.UNSUBSCRIBED if self._policy(reason) is Policy.UNSUBSCRIBE else None
+        return self._suppression("SpamComplaint" if kind == "SpamComplaint" else "HardBounce")
 
     def _request(self, kind: str, record: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         context: dict[str, Any] = {}

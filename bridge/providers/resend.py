@@ -25,7 +25,6 @@ from .base import (
     Delivery,
     Malformed,
     Parsed,
-    Policy,
     Provider,
     ProviderSettings,
     from_iso,
@@ -119,8 +118,6 @@ class Resend(Provider):
         self, kind: str, data: Mapping[str, Any]
     ) -> tuple[Wanted | None, list[object], object | None]:
         """What the event asks for, of which addresses, for which audience."""
-        complaints = self.settings.complaints is Policy.UNSUBSCRIBE
-        bounces = self.settings.bounces is Policy.UNSUBSCRIBE
         if kind == "contact.updated":
             unsubscribed = data.get("unsubscribed")
             if not isinstance(unsubscribed, bool):
@@ -135,17 +132,20 @@ class Resend(Provider):
             return wanted, [data.get("email")], audience
         if kind == "suppression.added":
             origin = data.get("origin")
-            stop = (origin == "complaint" and complaints) or (origin == "bounce" and bounces)
-            return (Wanted.UNSUBSCRIBED if stop else None), [data.get("email")], None
+            if origin == "complaint":
+                return self.settings.wanted_for_complaint(), [data.get("email")], None
+            if origin == "bounce":
+                return self.settings.wanted_for_bounce(), [data.get("email")], None
+            return None, [data.get("email")], None
         recipients = data.get("to")
         if not isinstance(recipients, list) or not recipients:
             raise ValueError("no recipients in data.to")
         if kind == "email.complained":
-            return (Wanted.UNSUBSCRIBED if complaints else None), recipients, None
+            return self.settings.wanted_for_complaint(), recipients, None
         # email.bounced: only a Permanent bounce says the address is gone.
         bounce = data.get("bounce")
         hard = isinstance(bounce, dict) and str(bounce.get("type", "")).lower() == "permanent"
-        return (Wanted.UNSUBSCRIBED if hard and bounces else None), recipients, None
+        return (self.settings.wanted_for_bounce() if hard else None), recipients, None
 
     @staticmethod
     def _when(kind: str, event: Mapping[str, Any], data: Mapping[str, Any]) -> datetime:

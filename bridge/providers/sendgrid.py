@@ -24,7 +24,6 @@ from bridge.settings import SettingsError
 from .base import (
     Delivery,
     Parsed,
-    Policy,
     Provider,
     ProviderSettings,
     Rejected,
@@ -93,10 +92,10 @@ class SendGrid(Provider):
         if kind == "group_resubscribe":
             return Wanted.SUBSCRIBED
         if kind == "spamreport":
-            return Wanted.UNSUBSCRIBED if self.settings.complaints is Policy.UNSUBSCRIBE else None
+            return self.settings.wanted_for_complaint()
         # A bounce: only a hard one ("bounce", not "blocked") says the address is gone.
         hard = event.get("type", "bounce") == "bounce"
-        return Wanted.UNSUBSCRIBED if hard and self.settings.bounces is Policy.UNSUBSCRIBE else None
+        return self.settings.wanted_for_bounce() if hard else None
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         event_id = event.get("sg_event_id")

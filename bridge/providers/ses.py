@@ -23,7 +23,6 @@ from .base import (
     Delivery,
     Malformed,
     Parsed,
-    Policy,
     Provider,
     ProviderSettings,
     Rejected,
@@ -131,24 +130,26 @@ class _Record:
     def _complaint(self, complaint: dict[str, Any]) -> None:
         # "not-spam" is an ISP correcting an earlier report, not a complaint.
         feedback = complaint.get("complaintFeedbackType")
-        if self.settings.complaints is Policy.IGNORE or feedback == "not-spam":
+        wanted = self.settings.wanted_for_complaint()
+        if wanted is None or feedback == "not-spam":
             self.parsed.ignored += 1
             return
         context = {"feedback_type": feedback} if isinstance(feedback, str) else {}
-        self._recipients(complaint, "complainedRecipients", "complaint", context)
+        self._recipients(complaint, "complainedRecipients", "complaint", wanted, context)
 
     def _bounce(self, bounce: dict[str, Any]) -> None:
         # Only a permanent bounce says the address is gone; transient ones may yet be delivered.
-        if bounce.get("bounceType") != "Permanent" or self.settings.bounces is Policy.IGNORE:
+        wanted = self.settings.wanted_for_bounce()
+        if bounce.get("bounceType") != "Permanent" or wanted is None:
             self.parsed.ignored += 1
             return
         context = {"bounce_type": "Permanent"}
         if isinstance(bounce.get("bounceSubType"), str):
             context["bounce_subtype"] = bounce["bounceSubType"]
-        self._recipients(bounce, "bouncedRecipients", "bounce", context)
+        self._recipients(bounce, "bouncedRecipients", "bounce", wanted, context)
 
     def _recipients(
-        self, section: dict[str, Any], key: str, event: str, context: dict[str, str]
+        self, section: dict[str, Any], key: str, event: str, wanted: Wanted, context: dict[str, str]
     ) -> None:
         recipients = section.get(key)
         if not isinstance(recipients, list) or not recipients:
@@ -157,7 +158,7 @@ class _Record:
         for index, recipient in enumerate(recipients):
             email = recipient.get("emailAddress") if isinstance(recipient, dict) else None
             try:
-                self._add(event, f"{index}", email, Wanted.UNSUBSCRIBED, occurred_at, context)
+                self._add(event, f"{index}", email, wanted, occurred_at, context)
             except ValueError as exc:
                 self.parsed.invalid.append(f"{event} {self.message_id} recipient {index}: {exc}")
 

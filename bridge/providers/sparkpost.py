@@ -25,7 +25,6 @@ from bridge.settings import SettingsError
 from .base import (
     Delivery,
     Parsed,
-    Policy,
     Provider,
     ProviderSettings,
     Rejected,
@@ -104,11 +103,11 @@ class SparkPost(Provider):
         if group != "message_event":
             return None
         if kind == "spam_complaint":
-            return Wanted.UNSUBSCRIBED if self.settings.complaints is Policy.UNSUBSCRIBE else None
-        if kind in _BOUNCES and self.settings.bounces is Policy.UNSUBSCRIBE:
+            return self.settings.wanted_for_complaint()
+        if kind in _BOUNCES:
             # Only a hard bounce says the address is gone; bounce_class comes as text.
             hard = str(event.get("bounce_class")) in {str(c) for c in HARD_BOUNCE_CLASSES}
-            return Wanted.UNSUBSCRIBED if hard else None
+            return self.settings.wanted_for_bounce() if hard else None
         return None
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
