@@ -163,6 +163,9 @@ class Provider:
     # The largest body the provider's real deliveries come to, with margin; more is refused
     # with 413 before it is read. `max_body_bytes` in its table overrides it.
     max_body_bytes: ClassVar[int] = 256 * 1024
+    # The field naming an event's kind, and the kinds that can change consent (see `_read`).
+    event_field: ClassVar[str] = "event"
+    consent_events: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
@@ -197,6 +200,32 @@ class Provider:
 
     def parse(self, delivery: Delivery) -> Parsed:
         """The consent requests in a verified delivery; Malformed if it can't be read at all."""
+        raise NotImplementedError
+
+    # A delivery that is a batch of events is parsed by `collect(events, self._read)`; the
+    # provider says, in the three steps `_read` takes, which events are about consent (by
+    # default those whose `event_field` names one of its `consent_events`), what each asks
+    # for, and the request it becomes.
+
+    def _read(self, event: object) -> ConsentRequest | None:
+        """One event as a request; None where it is not about consent or its policy ignores it."""
+        found = self._consent_event(event)
+        if found is None:
+            return None
+        kind, fields = found
+        wanted = self._wanted(kind, fields)
+        return None if wanted is None else self._request(kind, fields, wanted)
+
+    def _consent_event(self, event: object) -> tuple[str, dict[str, Any]] | None:
+        """(its kind, the event) when an event is one that can change consent."""
+        return consent_event(event, self.event_field, self.consent_events)
+
+    def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
+        """What a consent event asks for; None where a policy says to ignore it."""
+        raise NotImplementedError
+
+    def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
+        """The request a consent event makes; ValueError (set aside) if it lacks what that needs."""
         raise NotImplementedError
 
     def request(

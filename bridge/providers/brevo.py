@@ -67,16 +67,13 @@ class Brevo(Provider):
         """Consent events of the delivery (one object, or an array when batched)."""
         return collect(json_events(delivery.body, one=True), self._read)
 
-    def _read(self, event: object) -> ConsentRequest | None:
+    def _consent_event(self, event: object) -> tuple[str, dict[str, Any]] | None:
         if not isinstance(event, dict):
             return None
         kind = _normalised(event.get("event"))
-        if kind is None or kind not in _CONSENT_EVENTS:
-            return None
-        wanted = self._wanted(kind)
-        return None if wanted is None else self._request(kind, event, wanted)
+        return (kind, event) if kind in _CONSENT_EVENTS else None
 
-    def _wanted(self, kind: str) -> Wanted | None:
+    def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind == "unsubscribed":
             return Wanted.UNSUBSCRIBED
         if kind == "spam":

@@ -22,34 +22,26 @@ from .base import (
     Delivery,
     Parsed,
     collect,
-    consent_event,
     from_timestamp,
     json_events,
 )
 from .basic_auth import BasicAuthProvider
 
 # Events that change consent; everything else (sent, open, click, blocked...) is ignored.
-_CONSENT_EVENTS = {"unsub", "spam", "bounce"}
+_CONSENT_EVENTS = frozenset({"unsub", "spam", "bounce"})
 
 
 class Mailjet(BasicAuthProvider):
     """`[providers.mailjet]`: `username` and `password` (the callback URL's credentials)."""
 
     name: ClassVar[str] = "mailjet"
+    consent_events = _CONSENT_EVENTS
     max_body_bytes = 2 * 1024 * 1024  # grouped events (Version 2); credentials checked first
     # Mailjet retries anything but 200, so the defaults: 401 (refused), 400 (unreadable).
 
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the delivery (one object, or an array of them); others ignored."""
         return collect(json_events(delivery.body, one=True), self._read)
-
-    def _read(self, event: Any) -> ConsentRequest | None:
-        found = consent_event(event, "event", _CONSENT_EVENTS)
-        if found is None:
-            return None
-        kind, event = found
-        wanted = self._wanted(kind, event)
-        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind == "unsub":

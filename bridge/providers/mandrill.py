@@ -32,7 +32,6 @@ from .base import (
     ProviderSettings,
     Rejected,
     collect,
-    consent_event,
     from_timestamp,
     json_events,
 )
@@ -41,7 +40,7 @@ SIGNATURE = "x-mandrill-signature"
 FIELD = "mandrill_events"
 # Events that change consent; send, open, click, deferral, soft_bounce, reject and the
 # denylist/allowlist sync events are ignored.
-_CONSENT_EVENTS = {"unsub", "spam", "hard_bounce"}
+_CONSENT_EVENTS = frozenset({"unsub", "spam", "hard_bounce"})
 
 
 def _fields(body: bytes) -> list[tuple[str, str]]:
@@ -60,6 +59,7 @@ class Mandrill(Provider):
     """`[providers.mandrill]`: `webhook_key` (Settings -> Webhooks) and optional `url`."""
 
     name: ClassVar[str] = "mandrill"
+    consent_events = _CONSENT_EVENTS
     required = ("webhook_key",)
     accepts_head = True
     # Up to 1,000 events form-encoded: about 0.8 MB for events with a few opens each, so this
@@ -110,15 +110,7 @@ class Mandrill(Provider):
             raise Malformed(f"no {FIELD} field in the form")
         return collect(json_events(posted[FIELD], what=FIELD), self._read)
 
-    def _read(self, event: Any) -> ConsentRequest | None:
-        found = consent_event(event, "event", _CONSENT_EVENTS)
-        if found is None:
-            return None
-        kind, event = found
-        wanted = self._wanted(kind)
-        return None if wanted is None else self._request(kind, event, wanted)
-
-    def _wanted(self, kind: str) -> Wanted | None:
+    def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind == "unsub":
             return Wanted.UNSUBSCRIBED
         if kind == "spam":

@@ -24,20 +24,21 @@ from .base import (
     Delivery,
     Parsed,
     collect,
-    consent_event,
     from_iso,
     json_events,
 )
 from .basic_auth import BasicAuthProvider
 
 # Records that change consent; everything else (Delivery, Open, Click...) is ignored.
-_CONSENT_RECORDS = {"SubscriptionChange", "SpamComplaint", "Bounce"}
+_CONSENT_RECORDS = frozenset({"SubscriptionChange", "SpamComplaint", "Bounce"})
 
 
 class Postmark(BasicAuthProvider):
     """`[providers.postmark]`: `username` and `password` (the webhook's HTTP auth)."""
 
     name: ClassVar[str] = "postmark"
+    consent_events = _CONSENT_RECORDS
+    event_field = "RecordType"
     rejected_status = 401  # retried, so deliveries refused by wrong credentials arrive after a fix
     malformed_status = 403  # stops Postmark's retries: a verified body that can't be read
     # One record, but a Bounce with "include bounce content" carries the whole bounced message
@@ -47,14 +48,6 @@ class Postmark(BasicAuthProvider):
     def parse(self, delivery: Delivery) -> Parsed:
         """The record of the delivery (or each of an array of them), if about consent."""
         return collect(json_events(delivery.body, one=True), self._read, label="record")
-
-    def _read(self, record: Any) -> ConsentRequest | None:
-        found = consent_event(record, "RecordType", _CONSENT_RECORDS)
-        if found is None:
-            return None
-        kind, record = found
-        wanted = self._wanted(kind, record)
-        return None if wanted is None else self._request(kind, record, wanted)
 
     def _suppression(self, reason: object) -> Wanted | None:
         """What a suppression for this reason asks for; None where its policy ignores it."""

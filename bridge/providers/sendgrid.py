@@ -28,7 +28,6 @@ from .base import (
     ProviderSettings,
     Rejected,
     collect,
-    consent_event,
     from_timestamp,
     json_events,
 )
@@ -37,13 +36,14 @@ SIGNATURE = "x-twilio-email-event-webhook-signature"
 TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
 # Events that change consent; everything else (processed, delivered, open, click...) is ignored.
 _UNSUBSCRIBES = {"unsubscribe", "group_unsubscribe"}
-_CONSENT_EVENTS = {*_UNSUBSCRIBES, "group_resubscribe", "spamreport", "bounce"}
+_CONSENT_EVENTS = frozenset({*_UNSUBSCRIBES, "group_resubscribe", "spamreport", "bounce"})
 
 
 class SendGrid(Provider):
     """`[providers.sendgrid]`: `public_key` (base64 DER, from SendGrid's Mail Settings)."""
 
     name: ClassVar[str] = "sendgrid"
+    consent_events = _CONSENT_EVENTS
     # "Events post every 30 seconds or when the batch size reaches 768 kilobytes": the batch
     # that crosses 768 KB is sent whole, so allow well past it.
     max_body_bytes = 2 * 1024 * 1024
@@ -77,14 +77,6 @@ class SendGrid(Provider):
     def parse(self, delivery: Delivery) -> Parsed:
         """Consent events of the batch; the rest are counted as ignored."""
         return collect(json_events(delivery.body), self._read)
-
-    def _read(self, event: Any) -> ConsentRequest | None:
-        found = consent_event(event, "event", _CONSENT_EVENTS)
-        if found is None:
-            return None
-        kind, event = found
-        wanted = self._wanted(kind, event)
-        return None if wanted is None else self._request(kind, event, wanted)
 
     def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind in _UNSUBSCRIBES:

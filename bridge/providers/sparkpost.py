@@ -37,6 +37,11 @@ from .basic_auth import check_basic_auth, credentials
 LEGACY_HEADER = "x-messagesystems-webhook-token"
 _UNSUBSCRIBES = {"list_unsubscribe", "link_unsubscribe"}
 _BOUNCES = {"bounce", "out_of_band"}
+# The (group, type) pairs that can change consent; opens, clicks, deliveries are ignored.
+_CONSENT_EVENTS = {
+    *(("unsubscribe_event", kind) for kind in _UNSUBSCRIBES),
+    *(("message_event", kind) for kind in {"spam_complaint", *_BOUNCES}),
+}
 # SparkPost's Hard bounce classes: 10 Invalid Recipient, 30 Generic Bounce: No RCPT,
 # 90 Unsubscribe (support.sparkpost.com/docs/deliverability/bounce-classification-codes).
 HARD_BOUNCE_CLASSES = {10, 30, 90}
@@ -85,7 +90,7 @@ class SparkPost(Provider):
         """Consent events of the batch; the rest (and SparkPost's empty test event) are ignored."""
         return collect(json_events(delivery.body), self._read)
 
-    def _read(self, item: object) -> ConsentRequest | None:
+    def _consent_event(self, item: object) -> tuple[str, dict[str, Any]] | None:
         msys = item.get("msys") if isinstance(item, dict) else None
         # One group per event; `{"msys": {}}` is SparkPost's test event.
         if not isinstance(msys, dict) or not msys:
@@ -94,21 +99,16 @@ class SparkPost(Provider):
         kind = event.get("type") if isinstance(event, dict) else None
         if not isinstance(event, dict) or not isinstance(kind, str):
             return None
-        wanted = self._wanted(group, kind, event)
-        return None if wanted is None else self._request(kind, event, wanted)
+        return (kind, event) if (group, kind) in _CONSENT_EVENTS else None
 
-    def _wanted(self, group: str, kind: str, event: dict[str, Any]) -> Wanted | None:
-        if group == "unsubscribe_event" and kind in _UNSUBSCRIBES:
+    def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
+        if kind in _UNSUBSCRIBES:
             return Wanted.UNSUBSCRIBED
-        if group != "message_event":
-            return None
         if kind == "spam_complaint":
             return self.settings.wanted_for_complaint()
-        if kind in _BOUNCES:
-            # Only a hard bounce says the address is gone; bounce_class comes as text.
-            hard = str(event.get("bounce_class")) in {str(c) for c in HARD_BOUNCE_CLASSES}
-            return self.settings.wanted_for_bounce() if hard else None
-        return None
+        # A bounce: only a hard one says the address is gone; bounce_class comes as text.
+        hard = str(event.get("bounce_class")) in {str(c) for c in HARD_BOUNCE_CLASSES}
+        return self.settings.wanted_for_bounce() if hard else None
 
     def _request(self, kind: str, event: dict[str, Any], wanted: Wanted) -> ConsentRequest:
         event_id = event.get("event_id")
