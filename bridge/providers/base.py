@@ -30,7 +30,6 @@ from starlette.datastructures import Headers
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
 from bridge.settings import SettingsError
 
-_EMAIL = Scope(channel=Channel.EMAIL)
 T = TypeVar("T")
 # Shorter than this, a shared secret can be guessed or is a placeholder left in by mistake.
 MIN_SECRET_LENGTH = 16
@@ -130,13 +129,13 @@ class ProviderSettings:
         """What a hard bounce asks for under the `bounces` policy (None: nothing)."""
         return Wanted.UNSUBSCRIBED if self.bounces is Policy.UNSUBSCRIBE else None
 
-    def scope(self, list_id: object | None) -> Scope:
-        """The Intercom types a provider list or group maps to; the email channel otherwise."""
+    def scope(self, list_id: object | None, channel: Channel) -> Scope:
+        """The Intercom types a provider list or group maps to; all of `channel` otherwise."""
         if list_id is not None:
             mapped = self.types.get(str(list_id))
             if mapped:
                 return Scope(type_ids=mapped)
-        return _EMAIL
+        return Scope(channel=channel)
 
 
 @dataclass
@@ -150,9 +149,11 @@ class Parsed:
 
 
 class Provider:
-    """One email provider's webhook: verify, then parse. Subclasses set `name` and the rest."""
+    """One provider's webhook: verify, then parse. Subclasses set `name` and the rest."""
 
     name: ClassVar[str]
+    # What the provider's events reach people by: an event with no mapped list covers it all.
+    channel: ClassVar[Channel] = Channel.EMAIL
     # Status codes where the provider's retry rules differ from DESIGN section 5.
     rejected_status: ClassVar[int] = 401
     malformed_status: ClassVar[int] = 400
@@ -230,7 +231,7 @@ class Provider:
 
     def request(
         self,
-        email: object,
+        identity: Identity,
         wanted: Wanted,
         *,
         occurred_at: datetime,
@@ -239,13 +240,11 @@ class Provider:
         list_id: object | None = None,
         **context: Any,
     ) -> ConsentRequest:
-        """A consent request from this provider about one email address."""
-        if not isinstance(email, str) or "@" not in email:
-            raise ValueError(f"{event} event without a usable email address")
+        """A consent request from this provider about one person, on its channel or a list."""
         return ConsentRequest(
-            identity=Identity(email=email),
+            identity=identity,
             wanted=wanted,
-            scope=self.settings.scope(list_id),
+            scope=self.settings.scope(list_id, self.channel),
             occurred_at=occurred_at,
             source=self.name,
             event_id=event_id,
@@ -255,6 +254,13 @@ class Provider:
                 **context,
             },
         )
+
+
+def email_identity(address: object, event: str) -> Identity:
+    """The person an event names by email address; ValueError (the event set aside) if it can't."""
+    if not isinstance(address, str) or "@" not in address:
+        raise ValueError(f"{event} event without a usable email address")
+    return Identity(email=address)
 
 
 def json_events(body: bytes | str, *, what: str = "the body", one: bool = False) -> list[Any]:

@@ -27,6 +27,7 @@ from .base import (
     Provider,
     Rejected,
     collect,
+    email_identity,
     from_timestamp,
     json_events,
 )
@@ -98,13 +99,14 @@ class Brevo(Provider):
             message = f"campaign-{event['camp_id']}"
         if not message:
             raise ValueError("neither message-id nor camp_id")
+        name = str(event.get("event"))
         return self.request(
-            email,
+            email_identity(email, name),
             wanted,
             occurred_at=occurred_at,
             # One message can go to several addresses, so the address is part of the id.
             event_id=f"{message}|{str(email).lower()}|{kind}|{stamp}",
-            event=str(event.get("event")),
+            event=name,
             list_id=self._list(event.get("list_id")),
         )
 

@@ -52,6 +52,7 @@ from .base import (
     ProviderSettings,
     Rejected,
     SignatureUse,
+    email_identity,
     from_timestamp,
 )
 
@@ -166,10 +167,11 @@ class Mailgun(Provider):
         # Only an unsubscribe is about some of the mail; see the module's docstring.
         keys = [*([address] if address else []), *tags] if kind == "unsubscribed" else []
         mapped = [key for key in keys if key in self.settings.types]
+        occurred_at = from_timestamp(event.get("timestamp"))
         request = self.request(
-            event.get("recipient"),
+            email_identity(event.get("recipient"), kind),
             wanted,
-            occurred_at=from_timestamp(event.get("timestamp")),
+            occurred_at=occurred_at,
             event_id=event_id,
             event=kind,
             list_id=mapped[0] if mapped else None,

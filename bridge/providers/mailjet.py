@@ -22,6 +22,7 @@ from .base import (
     Delivery,
     Parsed,
     collect,
+    email_identity,
     from_timestamp,
     json_events,
 )
@@ -57,11 +58,12 @@ class Mailjet(BasicAuthProvider):
         context: dict[str, Any] = {}
         if kind == "spam" and isinstance(event.get("source"), str):
             context["feedback_loop"] = event["source"]
+        message_id = _message_id(event)
         return self.request(
-            event.get("email"),
+            email_identity(event.get("email"), kind),
             wanted,
             occurred_at=occurred_at,
-            event_id=f"{_message_id(event)}|{kind}|{time}",
+            event_id=f"{message_id}|{kind}|{time}",
             event=kind,
             list_id=(event.get("mj_list_id") or None) if kind == "unsub" else None,
             **context,

@@ -32,6 +32,7 @@ from .base import (
     ProviderSettings,
     Rejected,
     collect,
+    email_identity,
     from_timestamp,
     json_events,
 )
@@ -126,7 +127,7 @@ class Mandrill(Provider):
         if not isinstance(msg, dict):
             raise ValueError("no msg")
         return self.request(
-            msg.get("email"),
+            email_identity(msg.get("email"), kind),
             wanted,
             occurred_at=occurred_at,
             # A message's _id is shared by its events (an unsub and a spam, say).

@@ -24,6 +24,7 @@ from .base import (
     Delivery,
     Parsed,
     collect,
+    email_identity,
     from_iso,
     json_events,
 )
@@ -82,10 +83,11 @@ class Postmark(BasicAuthProvider):
             email, at = record.get("Email"), record.get("BouncedAt")
             key = [kind, record.get("ID"), record.get("MessageID"), email, at]
         stream = record.get("MessageStream")
+        occurred_at = from_iso(at)
         return self.request(
-            email,
+            email_identity(email, kind),
             wanted,
-            occurred_at=from_iso(at),
+            occurred_at=occurred_at,
             event_id="|".join(_text(part) for part in key),
             event=kind,
             list_id=stream if isinstance(stream, str) and stream else None,

@@ -27,6 +27,7 @@ from .base import (
     Parsed,
     Provider,
     ProviderSettings,
+    email_identity,
     from_iso,
 )
 from .standard_webhooks import secret_key, verify_standard_webhook
@@ -102,7 +103,7 @@ class Resend(Provider):
             try:
                 parsed.requests.append(
                     self.request(
-                        email,
+                        email_identity(email, kind),
                         wanted,
                         occurred_at=occurred_at,
                         event_id=event_id,

@@ -28,6 +28,7 @@ from .base import (
     ProviderSettings,
     Rejected,
     collect,
+    email_identity,
     from_timestamp,
     json_events,
 )
@@ -95,10 +96,11 @@ class SendGrid(Provider):
             raise ValueError("no sg_event_id")
         # A global unsubscribe covers every email type; a group maps through `types`.
         group = event.get("asm_group_id") if kind != "unsubscribe" else None
+        occurred_at = from_timestamp(event.get("timestamp"))
         return self.request(
-            event.get("email"),
+            email_identity(event.get("email"), kind),
             wanted,
-            occurred_at=from_timestamp(event.get("timestamp")),
+            occurred_at=occurred_at,
             event_id=event_id,
             event=kind,
             list_id=group,

@@ -26,6 +26,7 @@ from .base import (
     Provider,
     ProviderSettings,
     Rejected,
+    email_identity,
     from_iso,
 )
 from .sns import SnsVerifier, envelope, pinned_certificates, sns_url, topic_arns
@@ -225,7 +226,7 @@ class _Record:
     ) -> None:
         # One SNS message can hold several requests; SNS retries keep the MessageId.
         request: ConsentRequest = self.provider.request(
-            email,
+            email_identity(email, event),
             wanted,
             occurred_at=occurred_at,
             event_id=f"{self.message_id}:{part}",

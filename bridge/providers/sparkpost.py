@@ -29,6 +29,7 @@ from .base import (
     ProviderSettings,
     Rejected,
     collect,
+    email_identity,
     from_timestamp,
     json_events,
 )
@@ -114,10 +115,11 @@ class SparkPost(Provider):
         event_id = event.get("event_id")
         if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not event_id:
             raise ValueError("no event_id")
+        occurred_at = from_timestamp(event.get("timestamp"))
         return self.request(
-            event.get("rcpt_to"),
+            email_identity(event.get("rcpt_to"), kind),
             wanted,
-            occurred_at=from_timestamp(event.get("timestamp")),
+            occurred_at=occurred_at,
             event_id=str(event_id),
             event=kind,
             list_id=event.get("campaign_id") or None,

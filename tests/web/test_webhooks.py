@@ -266,8 +266,9 @@ def test_types_map_a_provider_list_to_intercom_types(signer: Signer) -> None:
         {"providers": {"sendgrid": {"public_key": signer.public_key, "types": {"10": "93"}}}}
     ).values()
     assert provider.settings.types == {"10": ("93",)}
-    assert json.dumps(provider.settings.scope(10).to_dict()) == '{"types": ["93"]}'
-    assert provider.settings.scope(11).to_dict() == {"channel": "email"}
+    scope = provider.settings.scope
+    assert json.dumps(scope(10, provider.channel).to_dict()) == '{"types": ["93"]}'
+    assert scope(11, provider.channel).to_dict() == {"channel": "email"}
 
 
 def test_an_event_time_out_of_range_is_skipped_not_a_500(
