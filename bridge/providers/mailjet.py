@@ -6,10 +6,9 @@ checked in constant time (`basic_auth`).
 
 `unsub` maps its `mj_list_id` (the contact list) through `types`, or covers the email channel;
 `spam` follows the `complaints` policy and a `bounce` with `hard_bounce` the `bounces` policy,
-both over the email channel. Events have no id: each is keyed by MessageID, event and time
-(the reference's composition), joined by `|`. MessageID is an integer above 2**53; Python's
-JSON keeps it exact, and it is kept as its digits (grouped events may carry only the string
-`mj_message_id`, used then).
+both over the email channel. Events have no id: each is keyed by MessageID, event and time,
+joined by `|`. MessageID is an integer above 2**53; Python's JSON keeps it exact, and it is
+kept as its digits (grouped events may carry only the string `mj_message_id`, used then).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Complaint records follow the same policies, so either set of webhooks may be ena
 
 Suppression lists are per Message Stream, so `MessageStream` is the list `types` maps.
 Postmark gives records no id: a Subscription Change is keyed by RecordType, MessageID,
-Recipient, ChangedAt and SuppressSending (the reference's composition), a Bounce or Spam
-Complaint by RecordType, its bounce ID, MessageID, Email and BouncedAt, joined by `|`.
+Recipient, ChangedAt and SuppressSending, a Bounce or Spam Complaint by RecordType, its bounce
+ID, MessageID, Email and BouncedAt, joined by `|`.
 """
 
 from __future__ import annotations

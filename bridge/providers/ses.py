@@ -1,8 +1,8 @@
 """Amazon SES feedback through Amazon SNS: the SES record inside a signed SNS message.
 
 `bridge.providers.sns` checks the SNS message (allowed topic, SNS certificate, signature).
-No freshness window: the reference specifies none and SNS retries resend the original
-message, signature and all; duplicates are caught by `MessageId` instead. Raw message
+No freshness window: SNS retries resend the original message, signature and all, so a
+window would refuse them; duplicates are caught by `MessageId` instead. Raw message
 delivery strips the envelope and with it the signature, so such bodies are refused. A
 `SubscriptionConfirmation` is completed by the endpoint once the message has verified.
 """

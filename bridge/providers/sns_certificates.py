@@ -32,7 +32,7 @@ from .base import Rejected, Unreachable
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 5.0  # SNS waits 15 s for the whole answer
-# SNS's default delivery policy retries three times, 20 s apart (REFERENCE 3.5(d)). A failed
+# SNS's default delivery policy for HTTP/S endpoints retries three times, 20 s apart. A failed
 # download is remembered for 10 s from when it began, so it is forgotten well before SNS
 # retries the message that asked for it: each retry of a genuine message fetches afresh, and a
 # network blip costs one retry, never the message, while the rest of a burst naming the same

@@ -6,7 +6,8 @@ part of a `whsec_...` secret. The signature header is a space-separated list of
 and other versions (`v1a`, Ed25519) are skipped. The timestamp is when this attempt was sent:
 each retry is signed afresh, so the 5-minute window the spec's libraries apply both ways
 refuses replays without refusing genuine retries, and `msg_id` (stable across retries) is
-the idempotency key (standard-webhooks spec/standard-webhooks.md; docs.svix.com).
+the idempotency key (the Standard Webhooks specification, www.standardwebhooks.com;
+docs.svix.com).
 """
 
 from __future__ import annotations
