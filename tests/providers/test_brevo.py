@@ -1,31 +1,25 @@
-"""Brevo: the bearer token, the documented spam example (cleaned), batches, end to end."""
+"""Brevo: the bearer token, the documented spam example (cleaned), batches, event names."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.consent import Channel, Scope, Wanted
-from bridge.ledger import LedgerUnavailable, Status
 from bridge.providers import Malformed, Rejected
-from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
 from tests.providers.webhooks import (
-    apply_all,
-    bridge_with,
     delivery,
+    json_body,
     make_provider,
-    recorded,
     sample_bytes,
 )
 
 TOKEN = "brevo-webhook-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-AMELIE = "63a07de105a32042dffac970"  # opted in to type 95 in the sandbox
 RAW = sample_bytes("brevo-marketing-spam.txt")
 
 
@@ -42,11 +36,6 @@ def cleaned() -> dict[str, Any]:
 
 
 SPAM = cleaned()
-
-
-def body_of(*events: Any) -> bytes:
-    """One event as an object, several as a batch (a `batched` webhook's array)."""
-    return json.dumps(events[0] if len(events) == 1 else list(events)).encode()
 
 
 def transactional(kind: str, email: str, ts_event: int = 1_700_000_000, **extra: Any) -> Any:
@@ -103,7 +92,7 @@ def test_the_raw_documented_example_is_malformed() -> None:
 
 def test_the_cleaned_example_becomes_a_complaint() -> None:
     provider = make_provider("brevo", token=TOKEN)
-    [request] = provider.parse(delivery(body_of(SPAM), AUTH)).requests
+    [request] = provider.parse(delivery(json_body(SPAM), AUTH)).requests
     assert (request.wanted, request.scope) == (Wanted.UNSUBSCRIBED, Scope(channel=Channel.EMAIL))
     assert request.identity.email == SPAM["email"]
     assert request.occurred_at.timestamp() == SPAM["ts_event"]  # not ts, an hour off
@@ -111,24 +100,24 @@ def test_the_cleaned_example_becomes_a_complaint() -> None:
     assert request.event_id == "campaign-42|example@domain.com|spam|1604933737"
     assert (request.source, request.context) == ("brevo", {"event": "spam"})
     quiet = make_provider("brevo", token=TOKEN, complaints="ignore")
-    assert quiet.parse(delivery(body_of(SPAM), AUTH)).requests == []
+    assert quiet.parse(delivery(json_body(SPAM), AUTH)).requests == []
 
 
 def test_an_unsubscribe_maps_its_list() -> None:
     provider = make_provider("brevo", token=TOKEN, types={"9": ["93"]})
     unsubscribed = {**SPAM, "event": "unsubscribed"}
-    [plain] = provider.parse(delivery(body_of(unsubscribed), AUTH)).requests
+    [plain] = provider.parse(delivery(json_body(unsubscribed), AUTH)).requests
     assert (plain.wanted, plain.scope) == (Wanted.UNSUBSCRIBED, Scope(channel=Channel.EMAIL))
     mapped: tuple[object, ...] = (9, "9", [7, 9], ["9"])
     unmapped: tuple[object, ...] = (7, [7, 8], [], True, {"id": 9})
     for list_id in mapped:
         event = {**unsubscribed, "list_id": list_id}
-        [request] = provider.parse(delivery(body_of(event), AUTH)).requests
+        [request] = provider.parse(delivery(json_body(event), AUTH)).requests
         assert request.scope == Scope(type_ids=("93",)), list_id
         assert request.context["list"] == "9"
     for list_id in unmapped:
         event = {**unsubscribed, "list_id": list_id}
-        [request] = provider.parse(delivery(body_of(event), AUTH)).requests
+        [request] = provider.parse(delivery(json_body(event), AUTH)).requests
         assert request.scope == Scope(channel=Channel.EMAIL), list_id
 
 
@@ -140,27 +129,27 @@ def test_event_names_in_either_case() -> None:
     ]
     events.append(transactional("softBounce", "soft@example.com"))
     events.append(transactional("soft_bounce", "soft@example.com"))
-    parsed = strict.parse(delivery(body_of(*events), AUTH))
+    parsed = strict.parse(delivery(json_body(*events), AUTH))
     assert [r.identity.email for r in parsed.requests] == [f"{n}@example.com" for n in range(4)]
     assert [r.context["event"] for r in parsed.requests][:2] == ["hardBounce", "hard_bounce"]
     assert parsed.ignored == 2
-    default = make_provider("brevo", token=TOKEN).parse(delivery(body_of(*events), AUTH))
+    default = make_provider("brevo", token=TOKEN).parse(delivery(json_body(*events), AUTH))
     assert [r.identity.email for r in default.requests] == ["3@example.com"]  # bounces ignored
 
 
 def test_transactional_ids_and_times() -> None:
     provider = make_provider("brevo", token=TOKEN)
     event = transactional("unsubscribed", "A@Example.com")
-    [request] = provider.parse(delivery(body_of(event), AUTH)).requests
+    [request] = provider.parse(delivery(json_body(event), AUTH)).requests
     assert request.event_id == (
         "<202311142213.123@smtp-relay.mailin.fr>|a@example.com|unsubscribed|1700000000"
     )
     assert request.occurred_at == datetime.fromtimestamp(1_700_000_000, UTC)
     no_ts_event = {k: v for k, v in event.items() if k != "ts_event"}
-    [from_ms] = provider.parse(delivery(body_of(no_ts_event), AUTH)).requests
+    [from_ms] = provider.parse(delivery(json_body(no_ts_event), AUTH)).requests
     assert from_ms.occurred_at == datetime.fromtimestamp(1_700_000_000.123, UTC)
     only_ts = {k: v for k, v in no_ts_event.items() if k != "ts_epoch"}
-    [from_ts] = provider.parse(delivery(body_of(only_ts), AUTH)).requests
+    [from_ts] = provider.parse(delivery(json_body(only_ts), AUTH)).requests
     assert from_ts.occurred_at == datetime.fromtimestamp(1_700_003_600, UTC)
 
 
@@ -172,63 +161,7 @@ def test_one_bad_event_does_not_drop_the_others() -> None:
     huge_time = {**good, "ts_event": 10**20}
     opened = {**good, "event": "opened"}
     sms = {"event": "unsubscribe", "phone_number": "+33612345678", "ts_event": 1}
-    body = body_of(no_email, good, "junk", no_ids, no_time, huge_time, opened, sms, [1])
+    body = json_body(no_email, good, "junk", no_ids, no_time, huge_time, opened, sms, [1])
     parsed = make_provider("brevo", token=TOKEN).parse(delivery(body, AUTH))
     assert [r.identity.email for r in parsed.requests] == ["a@example.com"]
     assert len(parsed.invalid) == 4 and parsed.ignored == 4
-
-
-@pytest.mark.parametrize("body", [b"{not json", b'"spam"', b"42", b"null"])
-def test_an_unreadable_body_is_malformed(body: bytes) -> None:
-    with pytest.raises(Malformed):
-        make_provider("brevo", token=TOKEN).parse(delivery(body, AUTH))
-
-
-def test_statuses_end_to_end(
-    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    body = body_of(SPAM)
-    with bridge_with(tmp_path, sandbox, {"brevo": {"token": TOKEN}}) as client:
-        ok = client.post("/webhooks/brevo", content=body, headers=AUTH)
-        assert ok.status_code == 200 and "1 recorded, 0 duplicate" in ok.text
-        again = client.post("/webhooks/brevo", content=body, headers=AUTH)
-        assert again.status_code == 200 and "0 recorded, 1 duplicate" in again.text
-        wrong = client.post("/webhooks/brevo", content=body, headers={"Authorization": "Bearer x"})
-        assert wrong.status_code == 401
-        assert client.post("/webhooks/brevo", content=RAW, headers=AUTH).status_code == 400
-        batch = body_of(SPAM, {**SPAM, "event": "unsubscribed"}, {**SPAM, "event": "opened"})
-        batched = client.post("/webhooks/brevo", content=batch, headers=AUTH)
-        assert batched.status_code == 200
-        assert "1 recorded, 1 duplicate, 1 ignored, 0 invalid" in batched.text
-        assert len(recorded(client)) == 2
-
-        async def broken(*args: object, **kwargs: object) -> None:
-            raise LedgerUnavailable("database unreachable")
-
-        monkeypatch.setattr(client.app.state.services.ledger, "record", broken)  # type: ignore[attr-defined]
-        other = body_of({**SPAM, "email": "b@example.com"})
-        assert client.post("/webhooks/brevo", content=other, headers=AUTH).status_code == 503
-
-
-def test_a_duplicate_or_older_unsubscribe_does_not_undo_a_later_choice(
-    tmp_path: Path, sandbox: Sandbox
-) -> None:
-    # Brevo sends no resubscribe: what must not happen is an old unsubscribe winning again.
-    email = sandbox.contacts[AMELIE]["email"]
-    newer = body_of(transactional("unsubscribed", email, 1_700_000_060, list_id=9))
-    older = body_of(transactional("unsubscribed", email, 1_700_000_000, list_id=9))
-    with bridge_with(
-        tmp_path, sandbox, {"brevo": {"token": TOKEN, "types": {"9": "95"}}}
-    ) as client:
-        assert client.post("/webhooks/brevo", content=newer, headers=AUTH).status_code == 200
-        apply_all(client)
-        assert not sandbox.receives(AMELIE, "95")
-        sandbox.workspace.attach(AMELIE, "95", "opt_in")  # she opts in again, in Intercom
-        again = client.post("/webhooks/brevo", content=newer, headers=AUTH)
-        assert again.status_code == 200 and "1 duplicate" in again.text
-        late = client.post("/webhooks/brevo", content=older, headers=AUTH)
-        assert late.status_code == 200 and "1 recorded" in late.text
-        apply_all(client)
-        statuses = sorted((r.request.occurred_at, r.status) for r in recorded(client))
-    assert [status for _, status in statuses] == [Status.SUPERSEDED, Status.APPLIED]
-    assert sandbox.receives(AMELIE, "95")

@@ -1,4 +1,4 @@
-"""SendGrid: the SDK's signature vectors, every documented sample, tampering, end to end."""
+"""SendGrid: the SDK's signature vectors, every documented sample, tampering, resubscribes."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.providers.webhooks import (
     bridge_with,
     delivery,
     make_provider,
-    recorded,
+    post,
     sample,
     sample_bytes,
     vectors,
@@ -157,15 +157,9 @@ def test_one_bad_event_does_not_drop_the_others(signer: Signer) -> None:
     assert len(parsed.invalid) == 2 and parsed.ignored == 3
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"event": "unsubscribe"}'])
-def test_an_unreadable_body_is_malformed(signer: Signer, body: bytes) -> None:
-    from bridge.providers import Malformed
-
-    with pytest.raises(Malformed):
-        make_provider("sendgrid", public_key=signer.public_key).parse(delivery(body))
-
-
-def test_end_to_end_into_the_sandbox(tmp_path: Path, sandbox: Sandbox, signer: Signer) -> None:
+def test_an_older_resubscribe_does_not_undo_a_newer_unsubscribe(
+    tmp_path: Path, sandbox: Sandbox, signer: Signer
+) -> None:
     jane = "63a07ddf05a32042dffac965"
     email = sandbox.contacts[jane]["email"]
     unsubscribe = {**sample("sendgrid-unsubscribe.json")[0], "email": email}
@@ -177,13 +171,8 @@ def test_end_to_end_into_the_sandbox(tmp_path: Path, sandbox: Sandbox, signer: S
     body = body_of(unsubscribe, resubscribe)
     providers = {"sendgrid": {"public_key": signer.public_key, "types": {"10": ["95"]}}}
     with bridge_with(tmp_path, sandbox, providers) as client:
-        response = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
-        assert response.status_code == 200
-        again = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
-        assert again.status_code == 200 and "2 duplicate" in again.text
-        forged = client.post("/webhooks/sendgrid", content=body, headers={SIGNATURE: "x"})
-        assert forged.status_code == 401
-        assert len(recorded(client)) == 2
+        response = post(client, "sendgrid", body, signer.headers(body))
+        assert response.status_code == 200 and "2 recorded" in response.text
         apply_all(client)
     live_email = [
         t

@@ -40,6 +40,11 @@ def vectors(group: str) -> list[dict[str, Any]]:
     return found
 
 
+def json_body(*events: Any) -> bytes:
+    """One event as a JSON object, several as an array (as batching providers post them)."""
+    return json.dumps(events[0] if len(events) == 1 else list(events)).encode()
+
+
 def basic_auth(username: str, password: str) -> dict[str, str]:
     """The Authorization header a provider sends for a webhook's Basic credentials."""
     encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -67,6 +72,13 @@ def delivery(
         body=body,
         received_at=datetime.now(UTC) if received_at is None else received_at,
     )
+
+
+def post(
+    client: TestClient, provider: str, body: bytes, headers: Mapping[str, str] | None = None
+) -> httpx.Response:
+    """A delivery posted to the provider's webhook."""
+    return client.post(f"/webhooks/{provider}", content=body, headers=dict(headers or {}))
 
 
 def toml_table(name: str, table: Mapping[str, Any]) -> str:
