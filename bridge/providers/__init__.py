@@ -1,4 +1,4 @@
-"""The email providers whose webhooks the bridge accepts, and their settings from the TOML file.
+"""The providers whose webhooks the bridge accepts, and their settings from the TOML file.
 
 Each provider lives in its own module; `PROVIDERS` names them. A provider is on when the
 TOML file has a `[providers.NAME]` table; its secrets are checked at start-up, so a typo stops

@@ -155,7 +155,7 @@ class Provider:
     # What the provider's events reach people by: an event with no mapped list covers it all.
     channel: ClassVar[Channel] = Channel.EMAIL
     # The answers to a refused and to an unreadable delivery; a provider sets its own where its
-    # retry rules need others (one that retries a 400 forever, say).
+    # retry rules need others (Mailgun stops retrying only on a 406).
     rejected_status: ClassVar[int] = 401
     malformed_status: ClassVar[int] = 400
     # Secrets the provider needs (checked at start-up, at least `MIN_SECRET_LENGTH` long),
