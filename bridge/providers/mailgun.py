@@ -52,14 +52,13 @@ from .base import (
     ProviderSettings,
     Rejected,
     SignatureUse,
+    collect,
     email_identity,
     from_timestamp,
 )
 
 MAX_AGE = timedelta(hours=12)  # Mailgun's 8 hours of retries, with margin for its queues
 MAX_AHEAD = timedelta(minutes=5)  # clock skew between Mailgun and this server
-# Events that change consent; everything else (accepted, delivered, opened, clicked...) is ignored.
-_CONSENT_EVENTS = {"unsubscribed", "complained", "failed"}
 # Permanent failures that are not bounces: sends Mailgun dropped because of an earlier
 # unsubscribe or complaint, which arrived as their own events (`suppress-bounce` is an address
 # that bounced before, so it stays a bounce).
@@ -74,6 +73,8 @@ class Mailgun(Provider):
     max_body_bytes = 256 * 1024  # one event per POST, parsed before it can be verified
     rejected_status = 401  # retried, so deliveries refused by a wrong key arrive after a fix
     malformed_status = 406  # "rejected, do not retry": a verified body that can't be read
+    # Events that change consent; the rest (accepted, delivered, opened, clicked...) are ignored.
+    consent_events = frozenset({"unsubscribed", "complained", "failed"})
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
@@ -126,20 +127,7 @@ class Mailgun(Provider):
         event = envelope.get("event-data")
         if not isinstance(event, dict):
             raise Malformed("the body has no event-data object")
-        parsed = Parsed()
-        kind = event.get("event")
-        if kind not in _CONSENT_EVENTS:
-            parsed.ignored += 1
-            return parsed
-        try:
-            wanted = self._wanted(kind, event)
-            if wanted is None:
-                parsed.ignored += 1
-            else:
-                parsed.requests.append(self._request(kind, event, wanted))
-        except (ValueError, TypeError, OverflowError) as exc:
-            parsed.invalid.append(f"{kind} event: {exc}")
-        return parsed
+        return collect([event], self._read)
 
     def _wanted(self, kind: str, event: dict[str, Any]) -> Wanted | None:
         if kind == "unsubscribed":

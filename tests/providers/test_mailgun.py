@@ -253,7 +253,8 @@ def test_policies_for_complaints_and_bounces() -> None:
 
 def test_other_events_are_ignored_and_unusable_ones_are_invalid() -> None:
     provider = make_provider("mailgun", signing_key=KEY)
-    for kind in ("delivered", "opened", "clicked", "accepted", None):
+    # A kind that is not text (a list, an object) is no consent event either, not a crash.
+    for kind in ("delivered", "opened", "clicked", "accepted", None, ["unsubscribed"], {}):
         parsed = provider.parse(delivery(envelope(event(event=kind))))
         assert parsed.requests == [] and parsed.ignored == 1, kind
     for changes in ({"recipient": None}, {"id": ""}, {"timestamp": "soon"}, {"timestamp": 1e20}):

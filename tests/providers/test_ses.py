@@ -47,14 +47,6 @@ SUBSCRIBE_URL = (
     f"&TopicArn={TOPIC}&Token=2336412f37fb687f5d51e6e2425"
 )
 HEADERS = {"Content-Type": "text/plain; charset=UTF-8"}
-SES_SAMPLES = [
-    "ses-notification-complaint.json",
-    "ses-notification-complaint-nofeedback.json",
-    "ses-notification-bounce.json",
-    "ses-event-complaint.json",
-    "ses-event-bounce.json",
-    "ses-event-subscription.json",
-]
 
 
 class Outbound:
