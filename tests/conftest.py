@@ -112,12 +112,19 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
 
 
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    """A migrated ledger on each database."""
-    opened = await open_ledger(database_url)
+@asynccontextmanager
+async def migrated_ledger(url: str) -> AsyncIterator[Ledger]:
+    """A ledger at `url` with every migration applied, closed afterwards."""
+    opened = await open_ledger(url)
     await opened.migrate()
     try:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """A migrated ledger on each database."""
+    async with migrated_ledger(database_url) as opened:
+        yield opened

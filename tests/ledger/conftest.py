@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
-from bridge.ledger import Ledger, open_ledger
-from tests.conftest import postgres_schema
+from bridge.ledger import Ledger
+from tests.conftest import migrated_ledger, postgres_schema
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)  # when the tests' requests are received, and so first due
@@ -66,9 +66,5 @@ async def postgres_url() -> AsyncIterator[str]:
 @pytest.fixture
 async def postgres_ledger(postgres_url: str) -> AsyncIterator[Ledger]:
     """A migrated ledger in that schema."""
-    opened = await open_ledger(postgres_url)
-    await opened.migrate()
-    try:
+    async with migrated_ledger(postgres_url) as opened:
         yield opened
-    finally:
-        await opened.close()
