@@ -78,6 +78,7 @@ def test_requests_acknowledged_before_a_restart_are_all_applied_after(
     assert not any(sandbox.receives(p, "37846") for p in people)
 
 
+@pytest.mark.slow  # retries in real time until Intercom recovers
 # The seed is in the test id: the sandbox's faults and the worker's jitter draw from it.
 @pytest.mark.parametrize("seed", [SEED], ids=lambda seed: f"seed={seed}")
 def test_acknowledgements_go_on_while_intercom_fails_and_everything_applies_after(

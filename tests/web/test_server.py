@@ -101,6 +101,7 @@ def test_a_normal_request_is_served(server: int) -> None:
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"3 bytes\n")
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_an_idle_connection_is_closed(server: int) -> None:
     with connect(server) as conn:
         answer, waited = read_until_closed(conn)
@@ -108,6 +109,7 @@ def test_an_idle_connection_is_closed(server: int) -> None:
     assert waited < PATIENCE
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_slow_head_gets_408(server: int) -> None:
     with connect(server) as conn:
         sender = threading.Thread(
@@ -120,6 +122,7 @@ def test_a_slow_head_gets_408(server: int) -> None:
     assert waited < PATIENCE
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_slow_body_gets_408(server: int) -> None:
     with connect(server) as conn:
         conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
@@ -131,6 +134,7 @@ def test_a_slow_body_gets_408(server: int) -> None:
     assert waited < PATIENCE
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_keep_alive_requests_each_get_their_own_deadline(server: int) -> None:
     with connect(server) as conn:
         for _ in range(3):

@@ -83,6 +83,7 @@ def made_valid(case: schemathesis.Case) -> None:
                 item["id"] = _pick(LINKS[token], item["id"])
 
 
+@pytest.mark.slow  # generated requests for every operation of the API
 @schema.parametrize()
 @settings(
     max_examples=60,
