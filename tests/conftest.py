@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,13 @@ from bridge.web.app import create_app
 SECRET = "test-secret-key-0123456789"
 SANDBOX_TOKEN = "sandbox-token"
 PG_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
+# Every random generator the tests hand out starts here, so a failure replays with the same draws.
+SEED = int(os.environ.get("BRIDGE_TEST_SEED", "20240501"))
+
+
+def pytest_report_header() -> str:
+    """Name the seed, so a failing run can be repeated with it."""
+    return f"random seed: {SEED} (BRIDGE_TEST_SEED={SEED} replays it)"
 
 
 def make_settings(database_url: str, **env: str) -> Settings:
@@ -51,8 +59,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
 
 @pytest.fixture
 def sandbox() -> Sandbox:
-    """A fresh seeded sandbox workspace."""
-    return Sandbox(token=SANDBOX_TOKEN)
+    """A fresh seeded sandbox workspace whose staged faults draw from a seeded generator."""
+    return Sandbox(token=SANDBOX_TOKEN, rng=random.Random(SEED))
 
 
 @pytest.fixture
@@ -112,12 +120,19 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
 
 
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    """A migrated ledger on each database."""
-    opened = await open_ledger(database_url)
+@asynccontextmanager
+async def migrated_ledger(url: str) -> AsyncIterator[Ledger]:
+    """A ledger at `url` with every migration applied, closed afterwards."""
+    opened = await open_ledger(url)
     await opened.migrate()
     try:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """A migrated ledger on each database."""
+    async with migrated_ledger(database_url) as opened:
+        yield opened

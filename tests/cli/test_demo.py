@@ -16,6 +16,8 @@ import pytest
 
 from tests.live import free_port
 
+pytestmark = pytest.mark.slow  # a real `bridge demo` process per test
+
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ from bridge.cli.main import main
 from bridge.consent import Channel, Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
-from tests.conftest import SANDBOX_TOKEN, SECRET
+from tests.conftest import SANDBOX_TOKEN, SECRET, SEED
 
 LIVE = (
     "live types: 108 Newsletters; 93 Newsletter; 37846 Product updates; "
@@ -132,7 +133,7 @@ def test_link_refuses_draft_and_archived_types_naming_their_state(
 def test_link_refuses_a_channel_with_no_live_types(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    emails_only = Sandbox(token=SANDBOX_TOKEN, seed=False)
+    emails_only = Sandbox(token=SANDBOX_TOKEN, seed=False, rng=random.Random(SEED))
     emails_only.add_type(id="7", name="Newsletter, monthly")
     env.setenv("INTERCOM_ACCESS_TOKEN", SANDBOX_TOKEN)
     env.setenv("INTERCOM_BASE_URL", "http://sandbox.invalid")

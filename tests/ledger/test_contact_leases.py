@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from uuid import uuid4
 
 import psycopg
@@ -13,16 +12,9 @@ import pytest
 
 from bridge.consent import ConsentRequest, Identity, Scope, Wanted
 from bridge.ledger import Ledger, Status, open_ledger
-from tests.conftest import postgres_schema
+from tests.ledger.conftest import NOW, T0, after, raw_connection
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-NOW = T0 + timedelta(hours=1)  # when the requests are received, claimed and first leased
 _PEOPLE = itertools.count()
-
-
-def after(seconds: float) -> datetime:
-    """NOW plus some seconds."""
-    return NOW + timedelta(seconds=seconds)
 
 
 async def claimed(ledger: Ledger, count: int, owner: str = "w1") -> list[int]:
@@ -171,25 +163,13 @@ async def test_concurrent_takers_never_both_win(ledger: Ledger, database_url: st
             await other.close()
 
 
-@pytest.fixture
-async def postgres_ledger() -> AsyncIterator[tuple[Ledger, str]]:
-    """A migrated PostgreSQL ledger and its URL, for PostgreSQL's row locking."""
-    async with postgres_schema() as url:
-        opened = await open_ledger(url)
-        await opened.migrate()
-        try:
-            yield opened, url
-        finally:
-            await opened.close()
-
-
 @pytest.mark.postgres
 async def test_postgres_take_waits_for_an_uncommitted_lease(
-    postgres_ledger: tuple[Ledger, str],
+    postgres_ledger: Ledger, postgres_url: str
 ) -> None:
-    ledger, url = postgres_ledger
+    ledger = postgres_ledger
     first, second = await claimed(ledger, 2)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with raw_connection(postgres_url) as conn:
         async with conn.transaction():
             # Another process, mid-way through taking the contact for the first request.
             await conn.execute(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bridge.sandbox import Sandbox
 from bridge.web.offload import Offload
@@ -23,8 +24,22 @@ async def test_small_inputs_run_in_place_and_large_ones_on_a_thread() -> None:
     assert await offload.run(100, threading.get_ident) != loop_thread
 
 
+class CountingPool(ThreadPoolExecutor):
+    """A thread pool that counts the work handed to it, at the moment it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=8)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
 async def test_no_more_than_at_once_run_together() -> None:
     offload = Offload(at_once=2, inline_below=0)
+    pool = CountingPool()  # a third thread would have to come from here
+    asyncio.get_running_loop().set_default_executor(pool)
     lock, release = threading.Lock(), threading.Event()
     running = peak = 0
 
@@ -38,15 +53,18 @@ async def test_no_more_than_at_once_run_together() -> None:
             running -= 1
 
     tasks = [asyncio.create_task(offload.run(1, work)) for _ in range(5)]
-    for _ in range(200):  # until two are running (a few milliseconds)
-        if running == 2:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # time enough for a third thread to start, were it allowed
-    assert running == 2
-    release.set()
+    try:
+        async with asyncio.timeout(5):
+            while running < 2:  # noqa: ASYNC110 - the threads say nothing to the loop
+                await asyncio.sleep(0.01)
+        # Every task has started: two hold a slot, three wait for one, and no thread was asked
+        # for them; none can be until a running one returns.
+        assert all(not task.done() for task in tasks)
+        assert (pool.submitted, running) == (2, 2)
+    finally:
+        release.set()
     await asyncio.gather(*tasks)
-    assert peak == 2
+    assert (pool.submitted, peak) == (5, 2)
 
 
 class Recording(Offload):

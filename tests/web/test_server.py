@@ -37,8 +37,8 @@ async def echo(request: Request) -> PlainTextResponse:
 
 
 @pytest.fixture
-def server(sqlite_url: str) -> Iterator[int]:
-    """A real uvicorn server with the bridge's options (quicker deadlines); its port."""
+def uvicorn_server(sqlite_url: str) -> Iterator[uvicorn.Server]:
+    """A real uvicorn server with the bridge's options (quicker deadlines), on a thread."""
     options = uvicorn_options(make_settings(sqlite_url, BRIDGE_MAX_CONNECTIONS="4"))
     options["http"] = QuickDeadlines
     app = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
@@ -50,10 +50,16 @@ def server(sqlite_url: str) -> Iterator[int]:
         if running.started:
             break
         time.sleep(0.01)
-    port: int = running.servers[0].sockets[0].getsockname()[1]
-    yield port
+    yield running
     running.should_exit = True
     thread.join(PATIENCE)
+
+
+@pytest.fixture
+def server(uvicorn_server: uvicorn.Server) -> int:
+    """That server's port."""
+    port: int = uvicorn_server.servers[0].sockets[0].getsockname()[1]
+    return port
 
 
 def connect(port: int) -> socket.socket:
@@ -95,6 +101,7 @@ def test_a_normal_request_is_served(server: int) -> None:
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"3 bytes\n")
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_an_idle_connection_is_closed(server: int) -> None:
     with connect(server) as conn:
         answer, waited = read_until_closed(conn)
@@ -102,6 +109,7 @@ def test_an_idle_connection_is_closed(server: int) -> None:
     assert waited < PATIENCE
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_slow_head_gets_408(server: int) -> None:
     with connect(server) as conn:
         sender = threading.Thread(
@@ -114,6 +122,7 @@ def test_a_slow_head_gets_408(server: int) -> None:
     assert waited < PATIENCE
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_slow_body_gets_408(server: int) -> None:
     with connect(server) as conn:
         conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
@@ -125,6 +134,7 @@ def test_a_slow_body_gets_408(server: int) -> None:
     assert waited < PATIENCE
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_keep_alive_requests_each_get_their_own_deadline(server: int) -> None:
     with connect(server) as conn:
         for _ in range(3):
@@ -140,10 +150,15 @@ def test_a_huge_head_gets_431(server: int) -> None:
     assert answer.startswith(b"HTTP/1.1 431")
 
 
-def test_past_the_connection_limit_new_requests_get_503(server: int) -> None:
+def test_past_the_connection_limit_new_requests_get_503(
+    server: int, uvicorn_server: uvicorn.Server
+) -> None:
     held = [connect(server) for _ in range(4)]
     try:
-        time.sleep(0.1)
+        deadline = time.monotonic() + PATIENCE
+        while len(uvicorn_server.server_state.connections) < len(held):  # until it counts them
+            assert time.monotonic() < deadline, "the server did not take the connections"
+            time.sleep(0.01)
         with connect(server) as conn:
             conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             answer, _ = read_until_closed(conn)

@@ -18,6 +18,7 @@ from tests.live import free_port, serving
 
 JANE = "63a07ddf05a32042dffac965"
 
+pytestmark = pytest.mark.slow  # a real Chromium and a real server: seconds
 sync_api = require_chromium()
 
 

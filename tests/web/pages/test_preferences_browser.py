@@ -47,6 +47,7 @@ JANE = "63a07ddf05a32042dffac965"
 HEIGHT_MESSAGE = "consent-bridge:height"
 PLAYWRIGHT_TIMEOUT_MS = 5_000  # a missing element fails in seconds, not Playwright's 30
 
+pytestmark = pytest.mark.slow  # a real Chromium and a real server: seconds
 sync_api = require_chromium()
 
 

@@ -1,0 +1,51 @@
+"""Tests for bridge.ledger.queries: listing, ages and a person's unsettled requests."""
+
+from __future__ import annotations
+
+from bridge.consent import Identity, Wanted
+from bridge.ledger import Ledger, Status
+from tests.ledger.conftest import NOW, after, consent, record
+
+
+async def test_list_requests_filters_newest_first(ledger: Ledger) -> None:
+    ids = await record(
+        ledger,
+        consent("1", email="a@example.com"),
+        consent("2", email="b@example.com", minutes=1),
+        consent("3", email="a@example.com", minutes=2),
+    )
+    await ledger.claim("w", limit=1, lease_seconds=30, now=NOW)
+    assert [r.id for r in await ledger.list_requests()] == ids[::-1]
+    assert [r.id for r in await ledger.list_requests(limit=1)] == [ids[2]]
+    by_contact = await ledger.list_requests(contact_key="email:a@example.com")
+    assert [r.id for r in by_contact] == [ids[2], ids[0]]
+    assert [r.id for r in await ledger.list_requests(status=Status.LEASED)] == [ids[0]]
+    assert await ledger.list_requests(status=Status.DEAD) == []
+
+
+async def test_oldest_due_age(ledger: Ledger) -> None:
+    assert await ledger.oldest_due_age(NOW) is None
+    await record(ledger, consent("o"))
+    await ledger.record([consent("later", email="x@example.com")], received_at=after(30))
+    assert await ledger.oldest_due_age(after(-1)) is None
+    assert await ledger.oldest_due_age(after(90)) == 90.0
+
+
+async def test_unsettled_lists_a_persons_pending_and_leased_requests_oldest_first(
+    ledger: Ledger,
+) -> None:
+    ids = await record(
+        ledger,
+        consent("second", minutes=2),
+        consent("first", minutes=1, wanted=Wanted.SUBSCRIBED),
+        consent("third", minutes=3),
+        consent("someone else", email="bob@example.com", minutes=10),
+    )
+    [claimed] = await ledger.claim("w1", limit=1, lease_seconds=30, now=NOW)
+    assert claimed.id == ids[1]
+    mine = Identity(email="jane@example.com").key
+    assert [r.event_id for r in await ledger.unsettled(mine)] == ["first", "second", "third"]
+    await ledger.finish(ids[1], "w1", Status.APPLIED, now=NOW)
+    assert [r.event_id for r in await ledger.unsettled(mine)] == ["second", "third"]
+    assert [r.event_id for r in await ledger.unsettled(mine, limit=1)] == ["second"]
+    assert await ledger.unsettled(Identity(email="nobody@example.com").key) == []
