@@ -279,7 +279,7 @@ async def test_contact_ids_are_quoted_into_one_path_segment(
 
 
 async def test_rate_limited_carries_the_reset_time() -> None:
-    sandbox = Sandbox(rate_limit=2, clock=lambda: NOW)
+    sandbox = Sandbox(rate_limit=2, clock=lambda: NOW, rng=random.Random(3))
     async with make_client(sandbox.app) as client:
         await client.list_subscription_types()
         assert client.rate_limit is not None

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -23,7 +24,7 @@ from bridge.metrics import Metrics
 from bridge.sandbox import Sandbox
 from bridge.settings import WorkerSettings
 from bridge.worker.loop import Worker
-from tests.conftest import SANDBOX_TOKEN
+from tests.conftest import SANDBOX_TOKEN, SEED
 
 JANE_USER = "63a07ddf05a32042dffac965"
 JANE_LEAD = "63a07ddf05a32042dffac966"
@@ -114,7 +115,7 @@ def ask(
         scope,
         T0 + timedelta(minutes=minutes),
         "test",
-        event or f"e-{random.random()}",
+        event or f"e-{uuid.uuid4().hex}",
     )
 
 
@@ -317,7 +318,7 @@ async def test_a_revoked_token_halts_every_call_and_loses_nothing(
 async def test_rate_limit_429s_are_waited_out(ledger: Ledger, clock: ManualClock) -> None:
     # Intercom's windows last 10 s. The sandbox keeps them by the worker's clock and the
     # worker waits on that clock, so a window passes at once.
-    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=4, clock=clock.time)
+    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=4, clock=clock.time, rng=random.Random(SEED))
     people = [sandbox.add_contact(email=f"p{i}@example.com")["id"] for i in range(10)]
     await ledger.record(
         [ask(Identity(contact_id=p), scope=Scope(type_ids=("37846",))) for p in people]
@@ -342,7 +343,7 @@ async def test_rate_limit_429s_are_waited_out(ledger: Ledger, clock: ManualClock
 async def test_a_429_finding_the_contact_waits_for_the_window_uncharged(
     ledger: Ledger, clock: ManualClock
 ) -> None:
-    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=2, clock=clock.time)
+    sandbox = Sandbox(token=SANDBOX_TOKEN, rate_limit=2, clock=clock.time, rng=random.Random(SEED))
     email, person = unique_person(sandbox)
     await ledger.record([ask(Identity(email=email), scope=Scope(type_ids=("37846",)))])
     async with clients(sandbox, clock, 2) as (intercom, other):
