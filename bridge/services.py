@@ -142,7 +142,7 @@ class Configured:
         """Check and build them; SettingsError names the first problem."""
         return cls(
             signer=build_signer(settings, clock),
-            providers=load_providers(settings.config),
+            providers=load_providers(settings.config, clock),
             catalogs=load_catalogs(),
             branding=load_branding(settings.config),
         )

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from bridge.clock import Clock
 from bridge.settings import SettingsError
 
 from .base import (
@@ -98,8 +99,8 @@ def provider_settings(name: str, table: Mapping[str, Any]) -> ProviderSettings:
     )
 
 
-def load_providers(config: Mapping[str, Any]) -> dict[str, Provider]:
-    """The configured providers, checked; SettingsError names the first problem."""
+def load_providers(config: Mapping[str, Any], clock: Clock | None = None) -> dict[str, Provider]:
+    """The configured providers on `clock`, checked; SettingsError names the first problem."""
     tables = config.get("providers", {})
     if not isinstance(tables, Mapping):
         raise SettingsError("BRIDGE_CONFIG.providers: must be a table of [providers.NAME]")
@@ -113,5 +114,5 @@ def load_providers(config: Mapping[str, Any]) -> dict[str, Provider]:
     for name, table in tables.items():
         if not isinstance(table, Mapping):
             raise SettingsError(f"BRIDGE_CONFIG.providers.{name}: must be a table")
-        loaded[name] = provider_class(name)(provider_settings(name, table))
+        loaded[name] = provider_class(name)(provider_settings(name, table), clock)
     return loaded

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from starlette.datastructures import Headers
 
+from bridge.clock import Clock, SystemClock
 from bridge.consent import Channel, ConsentRequest, Identity, Scope, Wanted
 from bridge.settings import SettingsError
 
@@ -169,8 +170,9 @@ class Provider:
     event_field: ClassVar[str] = "event"
     consent_events: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, settings: ProviderSettings) -> None:
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()  # the process's one clock, from Services
         for key in self.required:
             settings.credential(key)
 

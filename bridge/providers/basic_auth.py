@@ -16,6 +16,7 @@ from typing import ClassVar
 import httpx
 from starlette.datastructures import Headers
 
+from bridge.clock import Clock
 from bridge.settings import SettingsError
 
 from .base import Delivery, Provider, ProviderSettings, Rejected
@@ -56,8 +57,8 @@ class BasicAuthProvider(Provider):
 
     required: ClassVar[tuple[str, ...]] = ("password",)
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         self._username, self._password = credentials(settings)
 
     def check_headers(self, headers: Headers) -> None:

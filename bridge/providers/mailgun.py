@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bridge.clock import Clock
 from bridge.consent import ConsentRequest, Scope, Wanted
 
 from .base import (
@@ -76,8 +77,8 @@ class Mailgun(Provider):
     # Events that change consent; the rest (accepted, delivered, opened, clicked...) are ignored.
     consent_events = frozenset({"unsubscribed", "complained", "failed"})
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         self._key = settings.secret("signing_key").encode()
 
     def read(self, delivery: Delivery) -> Delivery:

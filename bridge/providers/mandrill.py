@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 import httpx
 from starlette.datastructures import Headers
 
+from bridge.clock import Clock
 from bridge.consent import ConsentRequest, Wanted
 from bridge.settings import SettingsError
 
@@ -68,8 +69,8 @@ class Mandrill(Provider):
     # parsed before it is verified: off the event loop when large, and never past this.
     max_body_bytes = 5 * 1024 * 1024
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         self._key = settings.secret("webhook_key")
         self._url = settings.optional("url")
         if self._url is not None and not self._url.startswith(("https://", "http://")):

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import httpx
 from starlette.datastructures import Headers
 
+from bridge.clock import Clock
 from bridge.consent import Wanted
 from bridge.settings import SettingsError
 
@@ -49,8 +50,8 @@ class Resend(Provider):
     name: ClassVar[str] = "resend"
     required = ("secret",)
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         try:
             secret_key(settings.secret("secret"))
         except ValueError as exc:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from bridge.clock import Clock
 from bridge.consent import ConsentRequest, Wanted
 from bridge.settings import SettingsError
 
@@ -49,8 +50,8 @@ class SendGrid(Provider):
     # that crosses 768 KB is sent whole, so allow well past it.
     max_body_bytes = 2 * 1024 * 1024
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         encoded = settings.secret("public_key")  # a public key: required, but no secret
         try:
             key = load_der_public_key(base64.b64decode(encoded, validate=True))

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bridge.clock import Clock
 from bridge.consent import ConsentRequest, Wanted
 
 from .base import (
@@ -39,12 +40,13 @@ class SES(Provider):
     # An SNS message is at most 256 KB; its JSON envelope escapes the SES record's quotes.
     max_body_bytes = 512 * 1024
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         where = "BRIDGE_CONFIG.providers.ses"
         self._sns = SnsVerifier(
             topic_arns(settings.values.get("topic_arns"), f"{where}.topic_arns"),
             pinned_certificates(settings.values.get("certificates"), f"{where}.certificates"),
+            clock=self.clock.monotonic,
         )
 
     def read(self, delivery: Delivery) -> Delivery:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx
 from starlette.datastructures import Headers
 
+from bridge.clock import Clock
 from bridge.consent import ConsentRequest, Wanted
 from bridge.settings import SettingsError
 
@@ -54,8 +55,8 @@ class SparkPost(Provider):
     name: ClassVar[str] = "sparkpost"
     max_body_bytes = 5 * 1024 * 1024  # batches of events; credentials are checked first
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         self._basic: tuple[str, str] | None = None
         self._token = settings.credential("token") if "token" in settings.values else None
         if "username" in settings.values or "password" in settings.values:
