@@ -59,7 +59,7 @@ class Applier:
         self,
         ledger: Ledger,
         intercom: IntercomClient,
-        types: TypeCache,
+        type_cache: TypeCache,
         settings: WorkerSettings,
         metrics: Metrics,
         *,
@@ -71,7 +71,7 @@ class Applier:
     ) -> None:
         self.ledger = ledger
         self.intercom = intercom
-        self.types = types
+        self.type_cache = type_cache
         self.settings = settings
         self.metrics = metrics
         self.pacer = pacer
@@ -92,7 +92,7 @@ class Applier:
             return
         step = Step.TYPES
         try:
-            types = await self.types.select(request.scope)
+            types = await self.type_cache.select(request.scope)
             step = Step.CONTACT
             contact_ids = await self.contacts.resolve(request.identity, pacer=self.pacer)
             if not contact_ids:

@@ -36,7 +36,7 @@ class Worker:
         self,
         ledger: Ledger,
         intercom: IntercomClient,
-        types: TypeCache,
+        type_cache: TypeCache,
         settings: WorkerSettings,
         metrics: Metrics,
         *,
@@ -47,7 +47,7 @@ class Worker:
     ) -> None:
         self.ledger = ledger
         self.intercom = intercom
-        self.types = types
+        self.type_cache = type_cache
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
@@ -57,7 +57,7 @@ class Worker:
         # Shared with the pages when in the web process, so a miss either finds spares both.
         self.contacts = contacts or ContactResolver(intercom, clock=clock)
         self.applier = Applier(
-            ledger, intercom, types, settings, metrics, pacer=self.pacer,
+            ledger, intercom, type_cache, settings, metrics, pacer=self.pacer,
             contacts=self.contacts, clock=clock, rng=self.rng, owner=self.owner,
         )  # fmt: skip
         self.halted = False

@@ -325,7 +325,7 @@ async def test_rate_limit_429s_are_waited_out(ledger: Ledger, clock: ManualClock
     )
     async with clients(sandbox, clock, 2) as (intercom, other):
         worker = make_worker(ledger, intercom, clock, dataclasses.replace(FAST, concurrency=4))
-        await worker.types.get()
+        await worker.type_cache.get()
         assert intercom.rate_limit is not None
         window_ends = intercom.rate_limit.reset_at
         # Another process with the same token spends the rest of the window unseen, so the
@@ -348,7 +348,7 @@ async def test_a_429_finding_the_contact_waits_for_the_window_uncharged(
     await ledger.record([ask(Identity(email=email), scope=Scope(type_ids=("37846",)))])
     async with clients(sandbox, clock, 2) as (intercom, other):
         worker = make_worker(ledger, intercom, clock)
-        await worker.types.get()
+        await worker.type_cache.get()
         await other.list_subscription_types()  # the window's second and last call
         await worker.run_until_idle()
         [record] = await ledger.list_requests()
@@ -387,7 +387,7 @@ async def test_a_change_intercom_refuses_is_dead_at_once(
 ) -> None:
     await ledger.record([ask(Identity(contact_id=JANE_USER), scope=Scope(type_ids=("37846",)))])
     worker = make_worker(ledger, intercom, clock)
-    await worker.types.get()
+    await worker.type_cache.get()
     sandbox.types["37846"]["consent_type"] = "opt_in"  # changed in Intercom since it was listed
     await worker.run_until_idle()
     [record] = await ledger.list_requests()
