@@ -26,7 +26,7 @@ from bridge.settings import Settings
 from bridge.web.api.openapi import openapi_document
 from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMediaType
 from bridge.web.pages.common import Language, choose_language, who
-from bridge.web.pages.forms import scoped_event_id
+from bridge.web.pages.fields import scoped_event_id
 from bridge.web.pages.preferences import claims_for, current_view, record_changes
 from bridge.web.routing import route
 

@@ -22,7 +22,7 @@ from bridge.preferences.model import Choice, changes, choices, requests_for
 from bridge.services import Services
 from bridge.web.errors import BadForm, Unavailable
 from bridge.web.pages.common import Language, choose_language, render, self_url, who
-from bridge.web.pages.forms import form_nonce, new_nonce, read_fields, scoped_event_id
+from bridge.web.pages.fields import form_nonce, new_nonce, read_fields, scoped_event_id
 from bridge.web.pages.same_origin import require_same_origin
 from bridge.web.routing import route
 

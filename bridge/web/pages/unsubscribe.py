@@ -28,7 +28,7 @@ from bridge.links import BadLink, ExpiredLink, LinkClaims, Purpose, Undo, token_
 from bridge.services import Services
 from bridge.web.errors import NO_STORE, BadForm, ExpiredUndo, InvalidUndo
 from bridge.web.pages.common import Language, choose_language, render, self_url, who
-from bridge.web.pages.forms import form_nonce, new_nonce, read_fields, scoped_event_id
+from bridge.web.pages.fields import form_nonce, new_nonce, read_fields, scoped_event_id
 from bridge.web.pages.same_origin import require_same_origin
 from bridge.web.routing import route
 
