@@ -53,7 +53,6 @@ def public_url(request: Request, base: str) -> str:
 async def receive(request: Request) -> Response:
     """One delivery from one provider."""
     services: Services = request.app.state.services
-    offload: Offload = request.app.state.offload
     name = request.path_params["provider"]
     if name not in PROVIDERS:
         return _plain(
@@ -67,6 +66,18 @@ async def receive(request: Request) -> Response:
     if request.method == "HEAD":
         # Mandrill checks that the URL exists before it sends anything.
         return Response(status_code=200 if provider.accepts_head else 405)
+    try:
+        return await _deliver(request, services, provider)
+    except LedgerUnavailable:
+        # Answered 503 by the app's handler, as everywhere; counted here, by provider.
+        services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
+        raise
+
+
+async def _deliver(request: Request, services: Services, provider: Provider) -> Response:
+    """Check, read, verify, bind, parse and record one delivery; choose its answer."""
+    name = provider.name
+    offload: Offload = request.app.state.offload
     try:
         # Cheap, and refuses an unauthenticated caller before its body is read.
         provider.check_headers(request.headers)
@@ -89,23 +100,16 @@ async def receive(request: Request) -> Response:
         services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
         log.warning("%s webhook could not be verified yet: %s", name, exc)
         return _plain(503, f"Could not verify the delivery yet: {exc}. Retry later.")
-    except LedgerUnavailable:
-        services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
-        raise
     try:
         parsed = await offload.run(len(body), partial(provider.parse, delivery))
     except Malformed as exc:
         services.metrics.webhooks.labels(provider=name, result="malformed").inc()
         log.warning("%s webhook unreadable: %s", name, exc)
         return _plain(provider.malformed_status, f"Could not read the delivery: {exc}")
-    try:
-        # All of a batch in one transaction; one unstorable event does not cost the rest.
-        recording = await services.record(
-            parsed.requests, payload_sha256=hashlib.sha256(delivery.body).hexdigest()
-        )
-    except LedgerUnavailable:
-        services.metrics.webhooks.labels(provider=name, result="unavailable").inc()
-        raise
+    # All of a batch in one transaction; one unstorable event does not cost the rest.
+    recording = await services.record(
+        parsed.requests, payload_sha256=hashlib.sha256(delivery.body).hexdigest()
+    )
     if parsed.confirm_url is not None:
         confirmed = await _confirm(services.http, parsed.confirm_url, name)
         if not confirmed:

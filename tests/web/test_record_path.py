@@ -120,6 +120,16 @@ def _counted(client: TestClient, source: str) -> float:
     )
 
 
+def _ledger_down(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every commit fails from now on, as when the database is down."""
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise LedgerUnavailable("the ledger database is unavailable (OperationalError)")
+
+    ledger = client.app.state.services.ledger  # type: ignore[attr-defined]
+    monkeypatch.setattr(ledger, "record", down)
+
+
 @pytest.mark.parametrize("way", SOURCES, ids=lambda way: way.name)
 def test_what_is_new_is_counted_and_a_repeat_is_not(client: TestClient, way: Source) -> None:
     first = way.send(client)
@@ -137,15 +147,25 @@ def test_what_is_new_is_counted_and_a_repeat_is_not(client: TestClient, way: Sou
 def test_a_ledger_that_cannot_commit_is_a_503_with_retry_after(
     client: TestClient, way: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = client.app.state.services.ledger  # type: ignore[attr-defined]
-
-    async def down(*args: object, **kwargs: object) -> None:
-        raise LedgerUnavailable("the ledger database is unavailable (OperationalError)")
-
-    monkeypatch.setattr(ledger, "record", down)
+    _ledger_down(client, monkeypatch)
     response = way.send(client)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
     assert response.headers["content-type"].startswith(way.content_type)
     assert "OperationalError" not in response.text  # the driver's words stay in the logs
     assert _counted(client, way.source) == 0
+
+
+def test_a_webhook_the_ledger_could_not_take_is_counted_as_unavailable(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    _ledger_down(client, monkeypatch)
+    assert _webhook(client).status_code == 503
+    registry = services.metrics.registry
+    labels = {"provider": "postmark", "result": "unavailable"}
+    assert registry.get_sample_value("bridge_webhooks_total", labels) == 1.0
+    assert registry.get_sample_value("bridge_webhooks_total", {**labels, "result": "accepted"}) in (
+        None,
+        0.0,
+    )
