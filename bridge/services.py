@@ -186,41 +186,45 @@ class Services:
         """
         clock = clock or SystemClock()
         configured = configured or Configured.from_settings(settings, clock)
-        ledger = await prepare_ledger(settings, clock)
-        metrics = Metrics(clock=clock)
-        intercom = intercom_client(
-            settings, intercom_transport, observer=metrics.count_intercom_call, clock=clock
-        )
-        http = httpx.AsyncClient(transport=outbound_transport, timeout=10.0, follow_redirects=False)
-        type_cache = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds, clock=clock)
-        contacts = ContactResolver(intercom, clock=clock)
-        services = cls(
-            settings=settings,
-            clock=clock,
-            ledger=ledger,
-            metrics=metrics,
-            intercom=intercom,
-            type_cache=type_cache,
-            contacts=contacts,
-            signer=configured.signer,
-            preferences=PreferenceCenter(
-                intercom=intercom, type_cache=type_cache, contacts=contacts, ledger=ledger
-            ),
-            providers=configured.providers,
-            catalogs=configured.catalogs,
-            branding=configured.branding,
-            http=http,
-        )
-        try:
+        async with contextlib.AsyncExitStack() as closing:
+            # Closed in reverse: the worker first (it finishes or releases what it holds),
+            # then the clients it used, the ledger last.
+            ledger = await prepare_ledger(settings, clock)
+            closing.push_async_callback(ledger.close)
+            metrics = Metrics(clock=clock)
+            intercom = intercom_client(
+                settings, intercom_transport, observer=metrics.count_intercom_call, clock=clock
+            )
+            closing.push_async_callback(intercom.aclose)
+            http = httpx.AsyncClient(
+                transport=outbound_transport, timeout=10.0, follow_redirects=False
+            )
+            closing.push_async_callback(http.aclose)
+            type_cache = TypeCache(intercom, ttl=settings.worker.types_ttl_seconds, clock=clock)
+            contacts = ContactResolver(intercom, clock=clock)
+            services = cls(
+                settings=settings,
+                clock=clock,
+                ledger=ledger,
+                metrics=metrics,
+                intercom=intercom,
+                type_cache=type_cache,
+                contacts=contacts,
+                signer=configured.signer,
+                preferences=PreferenceCenter(
+                    intercom=intercom, type_cache=type_cache, contacts=contacts, ledger=ledger
+                ),
+                providers=configured.providers,
+                catalogs=configured.catalogs,
+                branding=configured.branding,
+                http=http,
+            )
+            closing.push_async_callback(services._stop_worker)
             yield services
-        finally:
-            try:
-                if services.worker is not None:
-                    await services.worker.stop()
-            finally:
-                await intercom.aclose()
-                await http.aclose()
-                await ledger.close()
+
+    async def _stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
 
     def new_worker(self) -> Worker:
         """A worker on the shared client, caches and clock, not yet started."""
