@@ -14,7 +14,7 @@ from bridge.sandbox.workspace import JSON, ApiError, Workspace
 Predicate = Callable[[JSON], bool]
 
 SEARCHABLE = frozenset({"id", "email", "email_domain", "phone", "external_id", "role", "name"})
-# NOTES 5.2 leaves matching rules open; emails are case-insensitive everywhere else in email.
+# Intercom does not document how search matches; emails are case-insensitive everywhere else.
 _CASELESS = frozenset({"email", "email_domain"})
 _INDEXED = frozenset({"id", "email", "phone", "external_id"})
 MAX_DEPTH = 2  # "There's a limit of max 2 nested filters"
@@ -143,7 +143,7 @@ def search(workspace: Workspace, body: Any, *, now: float, lag: float) -> JSON:
     after = _after(pagination.get("starting_after"))
     indexed = _indexed(workspace, body["query"])
     candidates: Iterable[str] = workspace.contacts if indexed is None else indexed
-    # Search is eventually consistent: new contacts stay invisible for a while (NOTES 5.2).
+    # Intercom's search is eventually consistent: new contacts stay invisible for a while.
     hidden_after = now - lag if lag > 0 else math.inf
     hits = [
         cid

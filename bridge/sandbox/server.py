@@ -213,7 +213,7 @@ class Sandbox:
             or scheme.lower() != "bearer"
             or not hmac.compare_digest(token.encode(), self._token.encode())
         ):
-            # Intercom sends no rate-limit headers without valid credentials (NOTES 6).
+            # Intercom sends no rate-limit headers without valid credentials.
             return (*_error(401, "unauthorized", "Access Token Invalid"), {})
         limits, over = self._spend(token)
         if over:
@@ -274,7 +274,8 @@ class Sandbox:
     def _show_contact(self, request: Request, body: Any) -> tuple[int, JSON]:
         contact_id = _param(request, "contact_id")
         if contact_id not in self.contacts:
-            # 2.11 documents no 404 here; this is the sub-resources' answer (NOTES 5.3).
+            # 2.11 documents no 404 here; this is what its sub-resources answer for a contact
+            # that does not exist.
             raise user_not_found()
         return 200, self.workspace.view(contact_id)
 

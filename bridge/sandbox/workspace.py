@@ -250,8 +250,8 @@ class Workspace:
         subscription_type = self.types.get(type_id)
         if subscription_type is None:
             raise resource_not_found()
-        # Undocumented (NOTES 4.3). Answering 404 rather than 200 is the stricter choice: a
-        # client that copes with it copes with either answer from the real API.
+        # Intercom does not document detaching a type the contact has no entry for; a 404,
+        # not a 200, is the stricter choice: a client that copes with it copes with either.
         if preferences.pop(type_id, None) is None:
             raise resource_not_found()
         return subscription_type
