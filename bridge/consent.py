@@ -125,6 +125,21 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class NewContact:
+    """A request's leave to create the person's contact when Intercom has none: a lead.
+
+    The lead gets the identity's email and phone, and this name. Signups carry it (a form's
+    `create` setting); unsubscribes never do: there is nothing to unsubscribe a stranger from.
+    """
+
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        """The fields that are set, for storage."""
+        return {"name": self.name} if self.name else {}
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentRequest:
     """One thing a person asked for, from one source, at one moment."""
 
@@ -135,6 +150,7 @@ class ConsentRequest:
     source: str
     event_id: str
     context: Mapping[str, Any] = field(default_factory=dict)
+    create: NewContact | None = None  # create a lead when no contact matches
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
