@@ -138,6 +138,11 @@ class NewContact:
         """The fields that are set, for storage."""
         return {"name": self.name} if self.name else {}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NewContact:
+        """The inverse of `to_dict`."""
+        return cls(name=data.get("name"))
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentRequest:

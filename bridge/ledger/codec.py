@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.consent import ConsentRequest, Identity, Scope, Wanted
+from bridge.consent import ConsentRequest, Identity, NewContact, Scope, Wanted
 
 from .models import Outcome
 
@@ -17,7 +17,7 @@ _MICROSECOND = timedelta(microseconds=1)
 # The columns `decode_request` reads, for SELECTs that build ConsentRequests.
 REQUEST_COLUMNS = (
     "r.id, r.source, r.event_id, r.received_at, r.occurred_at, r.identity, r.wanted, "
-    "r.scope, r.context, r.payload_sha256"
+    "r.scope, r.context, r.payload_sha256, r.create_contact"
 )
 OUTCOME_COLUMNS = (
     "o.request_id, o.at, o.contact_id, o.type_id, o.action, o.http_status, "
@@ -86,6 +86,10 @@ def encode_request(
         "scope": dump_json(request.scope.to_dict(), "scope"),
         "context": dump_json(dict(request.context), "context"),
         "payload_sha256": None if payload_sha256 is None else checked_text(payload_sha256, "hash"),
+        # NULL: no leave to create a contact; "{}": leave, with nothing but the identity.
+        "create_contact": (
+            None if request.create is None else dump_json(request.create.to_dict(), "new contact")
+        ),
     }
 
 
@@ -99,6 +103,11 @@ def decode_request(row: Mapping[str, Any]) -> ConsentRequest:
         source=row["source"],
         event_id=row["event_id"],
         context=json.loads(row["context"]),
+        create=(
+            None
+            if row["create_contact"] is None
+            else NewContact.from_dict(json.loads(row["create_contact"]))
+        ),
     )
 
 

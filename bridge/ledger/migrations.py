@@ -147,6 +147,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        5,
+        "0005_create_contact",
+        (
+            # A request's leave to create a lead when no contact matches (`NewContact` as
+            # JSON); NULL for every request without it, and so for every one recorded before.
+            "ALTER TABLE consent_requests ADD COLUMN create_contact TEXT",
+        ),
+    ),
 )
 
 _CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (

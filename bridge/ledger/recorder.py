@@ -26,6 +26,7 @@ _REQUEST_FIELDS = (
     "scope",
     "context",
     "payload_sha256",
+    "create_contact",
 )
 _STATE_FIELDS = (
     "request_id",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from bridge.ledger import open_ledger
+import pytest
+
+from bridge.ledger import Status, open_ledger
+from bridge.ledger import migrations as migrations_module
+from bridge.ledger.codec import to_micros
 from bridge.ledger.migrations import MIGRATIONS
+from tests.ledger.conftest import NOW, T0
 
 NAMES = [migration.name for migration in MIGRATIONS]
 
@@ -43,3 +48,52 @@ def test_migrations_are_ordered_and_unique() -> None:
     versions = [migration.version for migration in MIGRATIONS]
     assert versions == sorted(set(versions))
     assert len(set(NAMES)) == len(NAMES)
+
+
+async def test_requests_recorded_before_0005_read_back_without_leave_to_create(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await open_ledger(database_url)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:4])
+            assert await ledger.migrate() == NAMES[:4]
+        # A request as the schema before 0005 stored it, with no create_contact column.
+        row = {
+            "source": "sendgrid",
+            "event_id": "old-1",
+            "received_at": to_micros(NOW),
+            "occurred_at": to_micros(T0),
+            "contact_key": "email:old@example.com",
+            "identity": '{"email":"old@example.com"}',
+            "wanted": "subscribed",
+            "scope": '{"channel":"email"}',
+            "context": "{}",
+        }
+        async with ledger.database.transaction() as tx:
+            inserted = await tx.fetchone(
+                f"INSERT INTO consent_requests ({', '.join(row)})"
+                f" VALUES ({', '.join(':' + name for name in row)}) RETURNING id",
+                row,
+            )
+            assert inserted is not None
+            await tx.execute(
+                "INSERT INTO request_state (request_id, contact_key, occurred_at, status,"
+                " next_attempt_at, updated_at) VALUES (:id, :key, :at, 'pending', :now, :now)",
+                {
+                    "id": inserted["id"],
+                    "key": row["contact_key"],
+                    "at": row["occurred_at"],
+                    "now": row["received_at"],
+                },
+            )
+        assert await ledger.migrate() == ["0005_create_contact"]
+        old = await ledger.get(inserted["id"])
+        assert old is not None
+        assert (old.request.event_id, old.request.create, old.status) == (
+            "old-1",
+            None,
+            Status.PENDING,
+        )
+    finally:
+        await ledger.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
-from bridge.consent import ConsentRequest, Identity, Scope, Wanted
+import pytest
+
+from bridge.consent import ConsentRequest, Identity, NewContact, Scope, Wanted
 from bridge.ledger import Ledger, Recorded, Status
 from tests.ledger.conftest import NOW, after, consent, record
 
@@ -32,6 +35,30 @@ async def test_record_round_trips_every_field(ledger: Ledger) -> None:
     assert stored.payload_sha256 == "ab" * 32
     assert stored.outcomes == []
     assert await ledger.get(recorded.id + 1000) is None
+
+
+@pytest.mark.parametrize(
+    ("create", "stored"),
+    [(None, None), (NewContact(), "{}"), (NewContact(name="Jane Doe ✓"), '{"name":"Jane Doe ✓"}')],
+)
+async def test_record_round_trips_the_leave_to_create_a_contact(
+    ledger: Ledger, create: NewContact | None, stored: str | None
+) -> None:
+    request = dataclasses.replace(consent(f"create-{stored}"), create=create)
+    [recorded] = await record(ledger, request)
+    found = await ledger.get(recorded)
+    assert found is not None
+    assert found.request == request
+    assert found.request.create == create
+    # NULL means no leave at all; a leave with no name is still a leave.
+    async with ledger.database.transaction(write=False) as tx:
+        row = await tx.fetchone(
+            "SELECT create_contact FROM consent_requests WHERE id = :id", {"id": recorded}
+        )
+    assert row is not None and row["create_contact"] == stored
+    [claimed] = await ledger.claim("w", limit=1, lease_seconds=60, now=NOW)
+    assert claimed.request == request
+    assert await ledger.unsettled(request.identity.key) == [request]
 
 
 async def test_replay_makes_failed_requests_due_again(ledger: Ledger) -> None:
