@@ -542,6 +542,26 @@ async def test_search_lag_hides_new_contacts_until_it_passes(
     assert ids(await search(http, query)) == [created["id"]]
 
 
+async def test_a_lead_search_cannot_see_yet_is_named_by_the_409_to_a_second_create(
+    http: httpx.AsyncClient, sandbox: Sandbox, clock: Clock
+) -> None:
+    sandbox.faults.search_lag = 600.0
+    body = {"role": "lead", "email": "Signup@Example.com", "name": "Sign Up"}
+    lead = (await http.post("/contacts", json=body)).json()
+    assert lead["role"] == "lead"
+    clock.advance(599.0)
+    assert (
+        ids(await search(http, {"field": "email", "operator": "=", "value": "signup@example.com"}))
+        == []
+    )
+    again = await http.post("/contacts", json={**body, "email": "signup@example.com"})
+    assert again.status_code == 409
+    assert error_of(again)[1].endswith(f"already exists with id={lead['id']}")
+    assert [c["id"] for c in sandbox.contacts.values() if c["email"] == body["email"]] == [
+        lead["id"]
+    ]
+
+
 # --- auth, rate limits, request ids and recording ------------------------------------------
 
 

@@ -7,6 +7,8 @@ workspace's subscription types; `contacts` finds (and remembers) the contacts a 
 from .client import (
     CallObserver,
     CallResult,
+    ContactExists,
+    CreatedContact,
     IntercomClient,
     IntercomError,
     NotFound,
@@ -20,6 +22,8 @@ from .client import (
 __all__ = [
     "CallObserver",
     "CallResult",
+    "ContactExists",
+    "CreatedContact",
     "IntercomClient",
     "IntercomError",
     "NotFound",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -32,6 +33,10 @@ _EXCERPT = 120
 # Path segments after these name a resource (a contact, a type), not an endpoint.
 _ID_AFTER = {"contacts", "subscriptions"}
 _NAMED_SEGMENTS = {"search", "subscriptions"}
+ROLES = ("lead", "user")
+# A 409 to POST /contacts names the contact already there: "A contact matching those details
+# already exists with id=6762f0dd1bb69f9f2193bb83" ("An archived contact ..." for an archived one).
+_EXISTING_ID = re.compile(r"already exists with id=([0-9A-Za-z_-]+)")
 
 # Told of every call once it is answered (or fails unanswered, status 0): its endpoint,
 # e.g. "GET /contacts/{id}/subscriptions", the HTTP status and the seconds it took.
@@ -62,6 +67,15 @@ class RateLimit:
 class CallResult:
     """The outcome of a call whose body the bridge does not need, kept for the ledger."""
 
+    status: int
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class CreatedContact:
+    """The contact POST /contacts made, and the call's status and request id for the ledger."""
+
+    id: str
     status: int
     request_id: str | None
 
@@ -106,6 +120,19 @@ class NotFound(IntercomError):
         # Both are 404 `not_found`; only the message tells them apart: "User Not Found" for a
         # contact, "Resource Not Found" for anything else (a subscription type, say).
         self.missing = "contact" if message == "User Not Found" else "resource"
+        super().__init__(status, message, **kwargs)
+
+
+class ContactExists(IntercomError):
+    """POST /contacts refused a duplicate (409); `existing_id` is the contact already there.
+
+    Intercom's search lags creation by minutes, so this is how a contact made moments ago
+    (by another worker, or by the same person's earlier request) is found.
+    """
+
+    def __init__(self, status: int, message: str, *, existing_id: str, **kwargs: Any) -> None:
+        self.existing_id = existing_id
+        self.archived = message.lower().startswith("an archived")
         super().__init__(status, message, **kwargs)
 
 
@@ -238,6 +265,35 @@ class IntercomClient:
         path = f"/contacts/{_segment(contact_id)}/subscriptions/{_segment(type_id)}"
         response = await self._send("DELETE", path)
         return CallResult(response.status_code, _request_id(response, _decode(response)))
+
+    async def create_contact(
+        self,
+        *,
+        role: str = "lead",
+        email: str | None = None,
+        phone: str | None = None,
+        name: str | None = None,
+    ) -> CreatedContact:
+        """Create a contact (a lead by default); `ContactExists` if Intercom has one already."""
+        if role not in ROLES:
+            raise ValueError(f"role must be lead or user, not {role!r}")
+        # The spec types email as a non-nullable string: a field without a value is left out.
+        payload = {
+            key: value
+            for key, value in (("role", role), ("email", email), ("phone", phone), ("name", name))
+            if value is not None
+        }
+        response = await self._send("POST", "/contacts", payload)
+        body = _decode(response)
+        contact_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(contact_id, str) or not contact_id:
+            raise IntercomError(
+                response.status_code,
+                f"create answer has no contact id: {_excerpt(response.text, self._token)!r}",
+                request_id=_request_id(response, body),
+                context="POST /contacts",
+            )
+        return CreatedContact(contact_id, response.status_code, _request_id(response, body))
 
     async def search_contacts(
         self, query: dict[str, Any], *, per_page: int = 50
@@ -380,6 +436,8 @@ class IntercomClient:
             return Unauthorized(status, message, **kwargs)
         if status == 404:
             return NotFound(status, message, **kwargs)
+        if status == 409 and (existing := _EXISTING_ID.search(message)):
+            return ContactExists(status, message, existing_id=existing.group(1), **kwargs)
         if status == 429:
             reset_at = _header_number(response.headers, "X-RateLimit-Reset")
             return RateLimited(status, message, reset_at=reset_at, **kwargs)

@@ -18,6 +18,8 @@ from bridge.intercom.client import (
     MAX_SEARCH_PAGES,
     REGION_URLS,
     CallResult,
+    ContactExists,
+    CreatedContact,
     IntercomClient,
     IntercomError,
     NotFound,
@@ -181,6 +183,91 @@ async def test_attach_and_detach_change_explicit_preferences(
     assert sandbox.requests[-1].method == "DELETE"
     assert sandbox.requests[-1].path == f"/contacts/{JANE_LEAD}/subscriptions/95"
     assert not sandbox.receives(JANE_LEAD, "95")
+
+
+async def test_create_contact_makes_a_lead_with_only_the_fields_given(
+    client: IntercomClient, sandbox: Sandbox
+) -> None:
+    created = await client.create_contact(
+        email="new.lead@example.com", phone="+353871234567", name="New Lead"
+    )
+    assert isinstance(created, CreatedContact)
+    assert created.status == 200 and created.request_id
+    assert sandbox.requests[-1].method == "POST" and sandbox.requests[-1].path == "/contacts"
+    assert sandbox.requests[-1].json == {
+        "role": "lead",
+        "email": "new.lead@example.com",
+        "phone": "+353871234567",
+        "name": "New Lead",
+    }
+    lead = sandbox.contacts[created.id]
+    assert (lead["role"], lead["email"], lead["name"]) == (
+        "lead",
+        "new.lead@example.com",
+        "New Lead",
+    )
+    by_phone = await client.create_contact(phone="+442079460958")
+    assert sandbox.requests[-1].json == {"role": "lead", "phone": "+442079460958"}
+    assert sandbox.contacts[by_phone.id]["role"] == "lead"
+    user = await client.create_contact(role="user", email="new.user@example.com")
+    assert sandbox.contacts[user.id]["role"] == "user"
+
+
+async def test_create_contact_refuses_a_role_intercom_does_not_have(
+    client: IntercomClient, sandbox: Sandbox
+) -> None:
+    with pytest.raises(ValueError, match="role"):
+        await client.create_contact(role="visitor", email="v@example.com")
+    assert sandbox.requests == []
+
+
+async def test_a_duplicate_create_names_the_contact_already_there(
+    client: IntercomClient, sandbox: Sandbox
+) -> None:
+    with pytest.raises(ContactExists) as caught:
+        await client.create_contact(email="JANE.DOE@example.com")
+    error = caught.value
+    assert (error.status, error.code, error.existing_id) == (409, "conflict", JANE_LEAD)
+    assert not error.retryable and not error.archived
+    assert error.request_id
+    assert JANE_LEAD in str(error)
+
+
+@pytest.mark.parametrize(
+    ("message", "existing_id", "archived"),
+    [
+        (
+            "A contact matching those details already exists with id=6762f0dd1bb69f9f2193bb83",
+            "6762f0dd1bb69f9f2193bb83",
+            False,
+        ),
+        (
+            "An archived contact matching those details already exists with id=6762f0dd1bb6",
+            "6762f0dd1bb6",
+            True,
+        ),
+    ],
+)
+async def test_a_409_naming_a_contact_is_contact_exists(
+    message: str, existing_id: str, archived: bool
+) -> None:
+    with pytest.raises(ContactExists) as caught:
+        await canned(409, error_list("conflict", message)).create_contact(email="a@example.com")
+    assert (caught.value.existing_id, caught.value.archived) == (existing_id, archived)
+
+
+async def test_a_409_naming_no_contact_is_a_plain_refusal() -> None:
+    with pytest.raises(IntercomError) as caught:
+        await canned(409, error_list("conflict", "Conflict")).create_contact(email="a@example.com")
+    assert type(caught.value) is IntercomError
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize("body", [{"type": "contact"}, {"id": 42}, b"[]", b""])
+async def test_a_create_answer_without_a_contact_id_is_an_error(body: Any) -> None:
+    with pytest.raises(IntercomError, match="no contact id") as caught:
+        await canned(200, body).create_contact(email="a@example.com")
+    assert type(caught.value) is IntercomError
 
 
 async def test_find_contact_ids_by_each_field(client: IntercomClient, sandbox: Sandbox) -> None:
