@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from bridge.clock import Clock
 from bridge.consent import Identity
@@ -74,6 +75,7 @@ class ContactResolver:
             search.exception()  # retrieved here, so an abandoned failure is not logged as lost
 
     async def _search(self, identity: Identity, pacer: RatePacer | None) -> list[str]:
+        started = self._clock.monotonic()
         async with pacer.slot() if pacer else contextlib.nullcontext():
             self.searches += 1
             if identity.external_id:
@@ -82,12 +84,31 @@ class ContactResolver:
                 ids = await self._client.find_contact_ids(email=identity.email)
             else:
                 ids = await self._client.find_contact_ids(phone=identity.phone)
+        if not ids:
+            # A contact created (and remembered) while this search ran is one search cannot
+            # see yet: the remembered answer stands.
+            cached = self._cache.get(identity.key)
+            if cached is not None and cached[1] and cached[0] >= started:
+                return cached[1]
         if ids or self._miss_ttl > 0:
-            self._cache[identity.key] = (self._clock.monotonic(), ids)
-            if len(self._cache) > self._max_entries:
-                self._cache.popitem(last=False)
+            self._store(identity.key, ids)
         return ids
+
+    def remember(self, identity: Identity, ids: Sequence[str]) -> None:
+        """Take `ids` as this identity's contacts, as if search had found them.
+
+        For a contact just created: Intercom's search lags creation by minutes, and without
+        this the person's next request would find no contact and create another.
+        """
+        if not identity.contact_id and ids:
+            self._store(identity.key, list(ids))
 
     def forget(self, identity: Identity) -> None:
         """Drop a cached answer that turned out wrong (the contact was deleted or merged)."""
         self._cache.pop(identity.key, None)
+
+    def _store(self, key: str, ids: list[str]) -> None:
+        self._cache[key] = (self._clock.monotonic(), ids)
+        self._cache.move_to_end(key)
+        if len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
