@@ -24,6 +24,7 @@ from bridge.ledger import Claimed, Ledger, Outcome, Status
 from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
+from bridge.worker.leads import create_lead, may_create
 from bridge.worker.retries import ContactGone, Failure, Requeue, Step, classify
 from bridge.worker.turns import ContactTurns
 
@@ -95,6 +96,9 @@ class Applier:
             types = await self.type_cache.select(request.scope)
             step = Step.CONTACT
             contact_ids = await self.contacts.resolve(request.identity, pacer=self.pacer)
+            if not contact_ids and may_create(request):
+                step = Step.CREATE
+                contact_ids = [await self._create_lead(claimed, done)]
             if not contact_ids:
                 await self._requeue(claimed, Requeue.CONTACT_PENDING, "no Intercom contact matches")
                 return
@@ -103,7 +107,7 @@ class Applier:
             newest = await self.turns.take(claimed, contact_ids, [t.id for t in types])
             if newest is None:
                 error = "waiting for another request to the same Intercom contact"
-                await self._requeue(claimed, Requeue.CONTACT_BUSY, error)
+                await self._requeue(claimed, Requeue.CONTACT_BUSY, error, done)
                 return
             step = Step.CALLS
             for contact_id in contact_ids:
@@ -125,7 +129,7 @@ class Applier:
         if failure is Failure.HALT or failure is Failure.UNEXPECTED:
             return False
         if failure is Failure.DEAD:
-            await self._finish(claimed, Status.DEAD, done, error=str(exc))
+            await self._finish(claimed, Status.DEAD, done, error=step.describe(exc))
         elif failure is Failure.CONTACT_GONE:
             self.contacts.forget(claimed.request.identity)
             error = "the Intercom contact no longer exists"
@@ -138,6 +142,22 @@ class Applier:
         else:
             assert_never(failure)
         return True
+
+    async def _create_lead(self, claimed: Claimed, done: _Applied) -> str:
+        """The id of the lead made for the request's person (or named by a 409), remembered."""
+        outcome = await self._call(lambda: create_lead(self.intercom, claimed.request))
+        done.outcomes.append(outcome)
+        # Search will not find the lead for minutes: the person's next request must not
+        # create another.
+        self.contacts.remember(claimed.request.identity, [outcome.contact_id])
+        log.info(
+            "request %d: %s for %s (Intercom %s)",
+            claimed.id,
+            outcome.detail,
+            masked(claimed.request.identity),
+            outcome.contact_id,
+        )
+        return outcome.contact_id
 
     async def _apply_to_contact(
         self,

@@ -21,6 +21,7 @@ class Step(enum.Enum):
 
     TYPES = "listing subscription types"
     CONTACT = "looking up the contact"
+    CREATE = "creating the contact"
     CALLS = "changing subscriptions"
 
     def describe(self, exc: Exception) -> str:
@@ -52,8 +53,9 @@ def classify(exc: Exception, step: Step) -> Failure:
         return Failure.RATE_WINDOW
     if exc.retryable:
         return Failure.BACKOFF
-    # Only a refused change is the request's own fault; a refused lookup is not planned for.
-    return Failure.DEAD if step is Step.CALLS else Failure.UNEXPECTED
+    # Only a refused change (or a refused lead: an address Intercom will not take) is the
+    # request's own fault; a refused lookup is not planned for.
+    return Failure.DEAD if step in (Step.CREATE, Step.CALLS) else Failure.UNEXPECTED
 
 
 class Requeue(enum.Enum):

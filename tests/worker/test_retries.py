@@ -27,6 +27,10 @@ NO_TYPE = NotFound(404, "Resource Not Found")
         (SERVER_ERROR, Step.TYPES, Failure.BACKOFF),
         (SERVER_ERROR, Step.CONTACT, Failure.BACKOFF),
         (SERVER_ERROR, Step.CALLS, Failure.BACKOFF),
+        # Creating a lead fails as a change does: a 429 waits, a 5xx backs off, a 4xx is dead.
+        (RATE_LIMITED, Step.CREATE, Failure.RATE_WINDOW),
+        (SERVER_ERROR, Step.CREATE, Failure.BACKOFF),
+        (REFUSED, Step.CREATE, Failure.DEAD),
         (REFUSED, Step.CALLS, Failure.DEAD),
         (NO_TYPE, Step.CALLS, Failure.DEAD),
         # A refused lookup is left to the worker, which logs it and retries an internal error.
@@ -45,6 +49,7 @@ def test_each_failure_is_sorted_by_what_it_is_and_where(
 def test_the_early_steps_say_what_was_being_done() -> None:
     assert Step.TYPES.describe(SERVER_ERROR) == f"listing subscription types: {SERVER_ERROR}"
     assert Step.CONTACT.describe(SERVER_ERROR) == f"looking up the contact: {SERVER_ERROR}"
+    assert Step.CREATE.describe(SERVER_ERROR) == f"creating the contact: {SERVER_ERROR}"
     assert Step.CALLS.describe(SERVER_ERROR) == str(SERVER_ERROR)
 
 
