@@ -12,7 +12,9 @@ contact id packs into 12 bytes, and a typical link fits in about 100 characters.
 A link made from another keeps its issue time (the preferences link offered after an
 unsubscribe is as old as the unsubscribe link), so deriving links never extends a link's life.
 The undo button after an unsubscribe carries a token of its own: it names the unsubscribe it
-takes back and the types the person was receiving before it, and lasts `UNDO_MAX_AGE`.
+takes back and the types the person was receiving before it, and lasts `UNDO_MAX_AGE`. A
+signup form's `_t` field is a stamp of its own too: the form's name, signed when the page was
+served, so the endpoint can tell how long the page was open before it was sent.
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ class LinkSigner:
         }
         # Undo buttons are not links: a salt of their own, and never a Purpose a link can have.
         self._undo = _ClockedSigner(keys, salt="bridge.undo", clock=clock)
+        self._fill = _ClockedSigner(keys, salt="bridge.form_fill", clock=clock)
         self._max_age = max_age or {}
         self._clock = clock
 
@@ -242,6 +245,17 @@ class LinkSigner:
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
             raise BadLink("malformed undo token") from None
         return undo
+
+    def fill_stamp(self, form: str) -> str:
+        """A form's signed `_t` value: its name, stamped with the time the page was served."""
+        return self._fill.sign(_text(form)).decode()
+
+    def fill_seconds(self, form: str, stamp: str) -> float:
+        """Seconds since `stamp` was made for `form`; BadLink if it is not ours or not its."""
+        payload, signed_at = self._unsign(self._fill, stamp, None)
+        if payload != form.encode():
+            raise BadLink("this stamp was made for another form")
+        return self._clock() - signed_at.timestamp()
 
     def url(self, public_url: str, purpose: Purpose, claims: LinkClaims) -> str:
         """The full link a person clicks (as old as `claims.issued_at` when that is set)."""

@@ -126,3 +126,28 @@ def test_a_typical_link_is_short_enough_for_sms() -> None:
     # The README quotes this length; one SMS segment is 160 GSM-7 characters.
     assert len(url) <= 100, url
     assert url.startswith("https://consent.example.com/unsubscribe/")
+
+
+def test_a_fill_stamp_says_how_long_ago_it_was_made_for_its_form() -> None:
+    now = [1_000_000.0]
+    signer = LinkSigner([KEY_B, KEY_A], clock=lambda: now[0])
+    stamp = signer.fill_stamp("newsletter")
+    now[0] += 7
+    assert signer.fill_seconds("newsletter", stamp) == 7
+    # Rotation: a page served before the new key still verifies.
+    assert LinkSigner([KEY_A, KEY_B], clock=lambda: now[0]).fill_seconds("newsletter", stamp) == 7
+
+
+def test_a_fill_stamp_for_another_form_tampered_or_of_another_purpose_is_refused() -> None:
+    signer = LinkSigner([KEY_A])
+    stamp = signer.fill_stamp("newsletter")
+    with pytest.raises(BadLink):
+        signer.fill_seconds("offers", stamp)
+    with pytest.raises(BadLink):
+        signer.fill_seconds("newsletter", stamp[:-2] + ("AA" if stamp[-2:] != "AA" else "BB"))
+    with pytest.raises(BadLink):
+        signer.fill_seconds("newsletter", "not a stamp")
+    # A link token is signed with another salt: it is no stamp, whatever it holds.
+    token = signer.token(Purpose.PREFERENCES, LinkClaims(CONTACT))
+    with pytest.raises(BadLink):
+        signer.fill_seconds("newsletter", token)
