@@ -1,8 +1,8 @@
 """The one wiring: every entry point (web app, `bridge worker`, the CLI, tests) gets its parts here.
 
 `Services.open(settings)` builds the long-lived parts once (ledger, Intercom client, caches,
-signer, providers, metrics) on one clock, and closes them in the right order. `record` is
-the one way any source (a page, the API, a webhook, and next SMS and forms) records consent
+signer, providers, forms, metrics) on one clock, and closes them in the right order. `record` is
+the one way any source (a page, the API, a webhook, a form, and next SMS) records consent
 requests: commit, count what was new, wake the worker.
 
 Parts that need no database (the signer, the Intercom client) have their own builders, which
@@ -22,6 +22,7 @@ import httpx
 from bridge.branding import Branding, load_branding
 from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentRequest
+from bridge.forms import Form, load_forms
 from bridge.i18n import Catalog, load_catalogs
 from bridge.intercom import CallObserver, IntercomClient
 from bridge.intercom.contacts import ContactResolver
@@ -134,6 +135,7 @@ class Configured:
 
     signer: LinkSigner
     providers: dict[str, Provider]
+    forms: dict[str, Form]
     catalogs: dict[str, Catalog]
     branding: Branding
 
@@ -143,6 +145,7 @@ class Configured:
         return cls(
             signer=build_signer(settings, clock),
             providers=load_providers(settings.config, clock),
+            forms=load_forms(settings.config, settings.public_url),
             catalogs=load_catalogs(),
             branding=load_branding(settings.config),
         )
@@ -162,6 +165,7 @@ class Services:
     signer: LinkSigner
     preferences: PreferenceCenter
     providers: dict[str, Provider]
+    forms: dict[str, Form]  # the bridge's own forms, by name
     catalogs: dict[str, Catalog]
     branding: Branding
     http: httpx.AsyncClient  # for providers' own URLs (Amazon SNS certificates, handshakes)
@@ -215,6 +219,7 @@ class Services:
                     intercom=intercom, type_cache=type_cache, contacts=contacts, ledger=ledger
                 ),
                 providers=configured.providers,
+                forms=configured.forms,
                 catalogs=configured.catalogs,
                 branding=configured.branding,
                 http=http,

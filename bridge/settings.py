@@ -285,6 +285,12 @@ def resolve_env_references(value: Any, env: Mapping[str, str], where: str) -> An
     return value
 
 
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lowercased: what a browser's `Origin` header says."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def _origins(
     env: Mapping[str, str], key: str, default: tuple[str, ...], *, keywords: bool
 ) -> tuple[str, ...]:

@@ -24,19 +24,20 @@ ALLOWED: dict[str, set[str]] = {
     "ledger": BASE,
     "metrics": BASE | {"ledger"},
     "providers": BASE | {"settings"},
+    "forms": BASE | {"settings"},  # the bridge's own forms: settings, submissions, spam
     "preferences": BASE | {"intercom", "ledger"},
     "worker": BASE | {"intercom", "ledger", "metrics", "settings"},
     "sandbox": BASE,
     # The one wiring: everything below the web app (the sandbox's seeded ids guard the
     # demo's ledger from real use).
     "services": BASE
-    | {"intercom", "ledger", "metrics", "settings", "branding", "providers"}
+    | {"intercom", "ledger", "metrics", "settings", "branding", "providers", "forms"}
     | {"preferences", "worker", "sandbox"},
     "web": BASE
-    | {"intercom", "ledger", "metrics", "settings", "branding", "providers"}
+    | {"intercom", "ledger", "metrics", "settings", "branding", "providers", "forms"}
     | {"preferences", "services"},
     "cli": BASE
-    | {"intercom", "ledger", "metrics", "settings", "branding", "providers"}
+    | {"intercom", "ledger", "metrics", "settings", "branding", "providers", "forms"}
     | {"preferences", "worker", "sandbox", "services", "web"},
 }
 

@@ -9,10 +9,9 @@ their own POSTs, so `null` alone is not treated as foreign.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.requests import Request
 
+from bridge.settings import origin_of
 from bridge.web.errors import BridgeHTTPError
 
 _TRUSTED_FETCH_SITES = ("same-origin", "none")
@@ -24,12 +23,6 @@ class CrossSiteRequest(BridgeHTTPError):
     status_code = 403
     title = "Not allowed from another website"
     key = "cross_site"
-
-
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL, lowercased."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def is_same_origin(request: Request, public_url: str) -> bool:

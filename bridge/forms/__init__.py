@@ -1,0 +1,10 @@
+"""Forms of the bridge's own (`[forms.NAME]`): their settings, submissions and spam defences.
+
+`settings`: the tables, checked at start-up. `submission`: posted fields -> one consent
+request with its proof, pure. `spam`: the honeypot and the signed fill time. `limits`: posts
+per IP and per address. The endpoint that uses them is `bridge.web.forms`.
+"""
+
+from .settings import FieldNames, Form, FormAction, form_settings, load_forms
+
+__all__ = ["FieldNames", "Form", "FormAction", "form_settings", "load_forms"]
