@@ -1,0 +1,125 @@
+"""A form's posted fields become one consent request with its proof of consent: pure.
+
+The fields are checked here, so every way of posting (urlencoded, multipart, JSON) gets the
+same answers: the email is required and normalised, a phone is kept in E.164 form, and with
+`choose` only the form's own types may be ticked.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bridge.consent import ConsentRequest, Identity, NewContact, Scope, Wanted
+from bridge.identities import InvalidIdentity, check_email, check_phone
+
+from .settings import Form, FormAction
+
+CHOICE_FIELD = "subscription"  # the checkboxes' name when the visitor chooses
+MAX_NAME = 200
+
+
+class InvalidField(ValueError):
+    """A posted field that cannot be used; `kind` is email, phone, name or subscription."""
+
+    def __init__(self, kind: str, field: str, problem: str) -> None:
+        self.kind = kind
+        self.field = field
+        super().__init__(f"{field}: {problem}")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a person sent: who they are, the types they chose, the name for a new lead."""
+
+    identity: Identity
+    type_ids: tuple[str, ...]
+    name: str | None = None
+
+
+def _first(fields: Sequence[tuple[str, str]], name: str) -> str:
+    return next((value.strip() for key, value in fields if key == name), "")
+
+
+def _checked(kind: str, field: str, value: str, check: Callable[[str], str]) -> str:
+    try:
+        return check(value)
+    except InvalidIdentity as exc:
+        raise InvalidField(kind, field, str(exc)) from None
+
+
+def _email(form: Form, fields: Sequence[tuple[str, str]]) -> str:
+    value = _first(fields, form.fields.email)
+    if not value:
+        raise InvalidField("email", form.fields.email, "an email address is required")
+    return _checked("email", form.fields.email, value, check_email)
+
+
+def _phone(form: Form, fields: Sequence[tuple[str, str]]) -> str | None:
+    value = _first(fields, form.fields.phone)
+    return _checked("phone", form.fields.phone, value, check_phone) if value else None
+
+
+def _name(form: Form, fields: Sequence[tuple[str, str]]) -> str | None:
+    field = form.fields.name
+    value = " ".join(_first(fields, field).split())
+    if len(value) > MAX_NAME:
+        raise InvalidField("name", field, f"is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        raise InvalidField("name", field, "contains a control or invisible character")
+    return value or None
+
+
+def _types(form: Form, fields: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    if not form.choose:
+        return form.types
+    ticked = {value.strip() for key, value in fields if key == CHOICE_FIELD}
+    unknown = sorted(ticked - set(form.types))
+    if unknown:
+        raise InvalidField(
+            "subscription", CHOICE_FIELD, f"{unknown[0][:40]!r} is not one of this form's choices"
+        )
+    if not ticked:
+        if form.action is FormAction.SUBSCRIBE:
+            raise InvalidField("subscription", CHOICE_FIELD, "tick at least one subscription")
+        return form.types  # nothing ticked on an unsubscribe form: all of its types
+    return tuple(t for t in form.types if t in ticked)
+
+
+def read_submission(form: Form, fields: Sequence[tuple[str, str]]) -> Submission:
+    """The checked submission, or InvalidField naming the first field that is wrong."""
+    email = _email(form, fields)
+    phone = _phone(form, fields)
+    name = _name(form, fields)
+    return Submission(Identity(email=email, phone=phone), _types(form, fields), name)
+
+
+def consent_request(
+    form: Form,
+    submission: Submission,
+    *,
+    occurred_at: datetime,
+    event_id: str,
+    proof: Mapping[str, Any],
+) -> ConsentRequest:
+    """The request a submission records, its context the proof: form, words, page, client."""
+    context: dict[str, Any] = {"via": "form", "form": form.name, "action": form.action.value}
+    if form.consent_text is not None:
+        context["consent_text"] = form.consent_text
+        context["consent_text_sha256"] = form.consent_text_sha256
+    if form.choose:
+        context["offered"] = list(form.types)  # what the visitor chose from
+    subscribe = form.action is FormAction.SUBSCRIBE
+    return ConsentRequest(
+        identity=submission.identity,
+        wanted=Wanted.SUBSCRIBED if subscribe else Wanted.UNSUBSCRIBED,
+        scope=Scope(type_ids=submission.type_ids),
+        occurred_at=occurred_at,
+        source=form.source,
+        event_id=event_id,
+        context={**context, **proof},
+        create=NewContact(name=submission.name) if form.create else None,
+    )
