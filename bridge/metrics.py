@@ -78,6 +78,13 @@ class Metrics:
             ["provider", "result"],
             registry=self.registry,
         )
+        self.form_posts = Counter(
+            "bridge_form_posts_total",
+            "Posts to the bridge's own forms by result: accepted, honeypot, too_fast, "
+            "rate_limited, invalid, refused (origin), unavailable.",
+            ["form", "result"],
+            registry=self.registry,
+        )
         self.intercom_halted = Gauge(
             "bridge_intercom_halted",
             "1 while Intercom rejects the access token (401).",

@@ -61,3 +61,11 @@ class SlidingWindow:
 
     def __len__(self) -> int:
         return len(self._hits)
+
+
+class FormLimits:
+    """The windows one web process keeps for all its forms: per IP and per address."""
+
+    def __init__(self, per_ip: Limit = PER_IP, per_address: Limit = PER_ADDRESS) -> None:
+        self.per_ip = SlidingWindow(per_ip)
+        self.per_address = SlidingWindow(per_address)

@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from bridge.branding import Branding
 from bridge.clock import Clock
+from bridge.forms.limits import FormLimits
 from bridge.i18n import DEFAULT_LANGUAGE, Catalog, load_catalogs
 from bridge.ledger import LedgerUnavailable
 from bridge.links import BadLink
@@ -40,6 +41,9 @@ from bridge.web.error_pages import (
     handle_unexpected,
 )
 from bridge.web.errors import BridgeHTTPError
+from bridge.web.forms import body as form_body
+from bridge.web.forms import routes as forms
+from bridge.web.forms.cors import FormsCORSMiddleware
 from bridge.web.middleware.body_limit import BodyLimitMiddleware
 from bridge.web.middleware.host_check import LOCAL_HOSTS, HostCheckMiddleware
 from bridge.web.middleware.security_headers import SecurityHeadersMiddleware, embeddable_csp
@@ -149,6 +153,7 @@ def create_app(
             *extra_routes,
             *unsubscribe.routes,
             *preferences.routes,
+            *forms.routes,
             *webhooks.routes,
             *ops.routes,
             Mount("/api/v1", app=api, name="api"),
@@ -166,18 +171,30 @@ def create_app(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_body_bytes,
                 by_path={
-                    f"/webhooks/{name}": provider.body_limit(settings.max_webhook_bytes)
-                    for name, provider in configured.providers.items()
+                    **{
+                        f"/webhooks/{name}": provider.body_limit(settings.max_webhook_bytes)
+                        for name, provider in configured.providers.items()
+                    },
+                    **{
+                        f"/forms/{name}": min(form_body.MAX_BODY_BYTES, settings.max_body_bytes)
+                        for name in configured.forms
+                    },
                 },
+            ),
+            Middleware(
+                FormsCORSMiddleware,
+                origins={name: form.origins for name, form in configured.forms.items()},
             ),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )
-    # Parts of the web app itself, ready before the first request: the pages' templates, and
-    # the thread pool that parses large webhook bodies off the event loop.
+    # Parts of the web app itself, ready before the first request: the pages' templates, the
+    # thread pool that parses large webhook bodies off the event loop, and the forms' counts
+    # of posts per IP and per address.
     app.state.templates = build_templates(configured.catalogs, branding)
     app.state.offload = Offload()
+    app.state.form_limits = FormLimits()
     # A redirect to the same path with a slash would be built from the request's Host.
     for router in (app.router, api.router):
         router.redirect_slashes = False

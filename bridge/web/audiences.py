@@ -1,9 +1,10 @@
 """Who each part of the URL space serves, declared once: errors, logs and headers read it.
 
-A person's page answers errors as a page in their language; the API in JSON; webhooks and
-probes in plain text. A path whose next segment is a link token has that token shortened in
-logs. Only the preference page may be framed by other sites. A new family of routes (an admin
-page, say) is one line here.
+A person's page answers errors as a page in their language; the API in JSON; a form posted
+from another site in JSON to `fetch` and as a page to a browser; webhooks and probes in plain
+text. A path whose next segment is a link token has that token shortened in logs. Only the
+preference page may be framed by other sites. A new family of routes (an admin page, say) is
+one line here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Audience(enum.StrEnum):
 
     PEOPLE = "people"  # pages a person opens in a browser: HTML in their language
     API = "api"  # code on a marketer's site: JSON
+    FORMS = "forms"  # forms on marketers' sites: JSON to `fetch`, a page or redirect to browsers
     WEBHOOK = "webhook"  # a provider's servers: plain text they log
     OPS = "ops"  # probes and scrapers: plain text
 
@@ -36,6 +38,7 @@ AREAS = (
     Area("/preferences/", Audience.PEOPLE, token_in_path=True, embeddable=True),
     Area("/api/v1/preferences/", Audience.API, token_in_path=True),
     Area("/api/", Audience.API),
+    Area("/forms/", Audience.FORMS),
     Area("/webhooks/", Audience.WEBHOOK),
     Area("/healthz", Audience.OPS),
     Area("/readyz", Audience.OPS),

@@ -8,6 +8,7 @@ English, which is what their callers log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from bridge.links import ExpiredLink
 from bridge.web.access_log import mask_path
 from bridge.web.audiences import Audience, area_of
 from bridge.web.errors import BridgeHTTPError, Unavailable
+from bridge.web.forms.answers import wants_json
 from bridge.web.pages.common import choose_language, render
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 def _audience(request: Request) -> Audience:
     """Who asked: the route table's answer, else a browser's Accept header (or its absence)."""
     area = area_of(request.url.path)
+    if area is not None and area.audience is Audience.FORMS:
+        # A form posted with `fetch` reads JSON; one a browser submitted shows a page.
+        return Audience.API if wants_json(request) else Audience.PEOPLE
     if area is not None:
         return area.audience
     accepts = request.headers.get("accept", "text/html")
@@ -39,11 +44,13 @@ def render_error(
     headers: dict[str, str] | None = None,
     *,
     key: str | None = None,
+    details: Mapping[str, str] | None = None,
 ) -> Response:
     """The response for an error, shaped (and, for people, worded) for whoever asked."""
     audience = _audience(request)
     if audience is Audience.API:
-        return JSONResponse({"error": title, "message": message}, status, headers=headers)
+        body = {"error": title, "message": message, **(details or {})}
+        return JSONResponse(body, status, headers=headers)
     if audience is not Audience.PEOPLE:
         return PlainTextResponse(f"{title}: {message}\n", status, headers=headers)
     language = choose_language(request, None)
@@ -65,7 +72,15 @@ def render_error(
 async def handle_bridge_error(request: Request, exc: Exception) -> Response:
     """Turn a BridgeHTTPError into its page or body."""
     assert isinstance(exc, BridgeHTTPError)
-    return render_error(request, exc.status_code, exc.title, exc.message, exc.headers, key=exc.key)
+    return render_error(
+        request,
+        exc.status_code,
+        exc.title,
+        exc.message,
+        exc.headers,
+        key=exc.key,
+        details=exc.details(),
+    )
 
 
 async def handle_bad_link(request: Request, exc: Exception) -> Response:

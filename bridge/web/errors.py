@@ -30,6 +30,10 @@ class BridgeHTTPError(Exception):
         if key is not None:
             self.key = key
 
+    def details(self) -> dict[str, str]:
+        """More for a JSON answer than the title and message (e.g. the field that is wrong)."""
+        return {}
+
 
 class BadForm(BridgeHTTPError):
     """A form body that could not be parsed (too many fields, broken multipart)."""

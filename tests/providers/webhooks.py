@@ -105,10 +105,12 @@ def bridge_with(
     worker: bool = False,
     outbound: httpx.AsyncBaseTransport | None = None,
     env: Mapping[str, str] | None = None,
+    more_toml: str = "",
 ) -> Iterator[TestClient]:
-    """The bridge with these `[providers.*]` tables (and `env` settings), on the sandbox."""
+    """The bridge with these `[providers.*]` tables (and `env` settings, and `more_toml`)."""
     config = tmp_path / "bridge.toml"
-    config.write_text("".join(toml_table(n, t) for n, t in providers.items()), "utf-8")
+    tables = "".join(toml_table(n, t) for n, t in providers.items())
+    config.write_text(tables + more_toml, "utf-8")
     settings = make_settings(
         f"sqlite:///{tmp_path / 'ledger.db'}",
         BRIDGE_CONFIG=str(config),

@@ -59,6 +59,8 @@ def test_a_token_in_any_token_area_is_shortened_in_access_logs(area: object) -> 
     [
         ("/unsubscribe/not-a-token", "*/*", "text/html"),
         ("/api/v1/preferences/not-a-token", "text/html", "application/json"),
+        ("/forms/nobody", "text/html", "text/html"),
+        ("/forms/nobody", "application/json", "application/json"),
         ("/webhooks/nobody", "text/html", "text/plain"),
         ("/metrics/extra", "text/html", "text/plain"),
         ("/nowhere", "text/html", "text/html"),

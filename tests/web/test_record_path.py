@@ -1,8 +1,10 @@
 """Every source records the same way: counted once, and a ledger that can't commit is a 503.
 
 One case per audience that records (a person's page, the one-click POST, the JSON API, a
-provider's webhook), each sent twice: the second is a repeat, recorded nowhere and counted
-nowhere. With the ledger down, each answers 503 with Retry-After in its own shape.
+provider's webhook, a signup form posted by a browser and by `fetch`), each sent twice: a
+repeat is recorded and counted nowhere (a one-click POST and a form post carry no id to know
+a repeat by, so each is new). With the ledger down, each answers 503 with Retry-After in its
+own shape.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
 from tests.conftest import SECRET
 from tests.providers.webhooks import bridge_with, recorded
+from tests.web.forms.posting import FORMS, fetch, post
 
 JANE = "63a07ddf05a32042dffac965"
 RECEIVED = "37846"  # an opt-out email type Jane receives
@@ -94,18 +97,29 @@ def _webhook(client: TestClient) -> httpx.Response:
     )
 
 
+def _form(client: TestClient) -> httpx.Response:
+    return post(client, "newsletter", [("email", "jane@example.com")])
+
+
+def _form_fetch(client: TestClient) -> httpx.Response:
+    return fetch(client, "newsletter", {"email": "jane@example.com"})
+
+
 SOURCES = [
     Source("one-click", _one_click, "unsubscribe", "text/html", repeat_is_duplicate=False),
     Source("page", _page, "preferences", "text/html"),
     Source("api", _api, "preferences", "application/json"),
     Source("webhook", _webhook, "postmark", "text/plain"),
+    # A signup is a request of its own each time: a page sent twice is a later concern.
+    Source("form", _form, "form:newsletter", "text/html", repeat_is_duplicate=False),
+    Source("form-fetch", _form_fetch, "form:newsletter", "application/json", False),
 ]
 
 
 @pytest.fixture
 def client(tmp_path: Path, sandbox: Sandbox) -> TestClient:
     table = {"postmark": {"username": WEBHOOK_USER, "password": WEBHOOK_PASSWORD}}
-    with bridge_with(tmp_path, sandbox, table) as test_client:
+    with bridge_with(tmp_path, sandbox, table, more_toml=FORMS) as test_client:
         yield test_client  # type: ignore[misc]
 
 

@@ -1,4 +1,4 @@
-"""What every page for people shares: its language, its branding, and its headers."""
+"""What every page for people shares: its language, its branding, its headers, its proof."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ def choose_language(request: Request, claims: LinkClaims | None) -> Language:
     preferred += parse_accept_language(request.headers.get("accept-language"))
     code = negotiate(preferred, catalogs) or "en"
     return Language(catalogs[code], tuple(preferred), chosen if chosen == code else None)
+
+
+def client_proof(request: Request, services: Services) -> dict[str, str]:
+    """The IP address and user agent, where the operator keeps them as proof of consent."""
+    fields = services.settings.proof_fields
+    found = {}
+    if "ip" in fields and request.client is not None:
+        found["ip"] = request.client.host
+    if "user_agent" in fields:
+        found["user_agent"] = request.headers.get("user-agent", "")[:512]
+    return found
 
 
 def who(claims: LinkClaims) -> str | None:

@@ -21,7 +21,14 @@ from bridge.preferences.center import View
 from bridge.preferences.model import Choice, changes, choices, requests_for
 from bridge.services import Services
 from bridge.web.errors import BadForm, Unavailable
-from bridge.web.pages.common import Language, choose_language, render, self_url, who
+from bridge.web.pages.common import (
+    Language,
+    choose_language,
+    client_proof,
+    render,
+    self_url,
+    who,
+)
 from bridge.web.pages.fields import form_nonce, new_nonce, read_fields, scoped_event_id
 from bridge.web.pages.same_origin import require_same_origin
 from bridge.web.routing import route
@@ -42,17 +49,6 @@ _NOTICES = {
 def claims_for(services: Services, token: str) -> LinkClaims:
     """The claims of a preferences token (a bad or expired one becomes its error page)."""
     return services.signer.claims(Purpose.PREFERENCES, token)
-
-
-def client_proof(request: Request, services: Services) -> dict[str, str]:
-    """The IP address and user agent, where the operator keeps them as proof of consent."""
-    fields = services.settings.proof_fields
-    found = {}
-    if "ip" in fields and request.client is not None:
-        found["ip"] = request.client.host
-    if "user_agent" in fields:
-        found["user_agent"] = request.headers.get("user-agent", "")[:512]
-    return found
 
 
 def _groups(view: View, language: Language) -> list[dict[str, Any]]:
