@@ -43,3 +43,14 @@ def launch_chromium(sync_api: ModuleType) -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+@contextlib.contextmanager
+def phone_page(browser: Any, *, timeout_ms: float = 5_000) -> Iterator[Any]:
+    """A 360-px-wide phone-sized page in a fresh context (failing in seconds), closed after."""
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    context.set_default_timeout(timeout_ms)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
