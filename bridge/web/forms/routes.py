@@ -75,7 +75,7 @@ async def _take(request: Request, services: Services, form: Form) -> str:
     now = services.clock.monotonic()
     wait = limits.per_ip.hit(request.client.host if request.client else "unknown", now)
     if wait is not None:
-        raise TooManyPosts("Too many forms sent from this address; try again later.", wait)
+        raise TooManyPosts("Too many forms sent from this IP address; try again later.", wait)
     fields = await read_posted(request)
     bot = bot_sign(form, fields, services.signer)
     if bot is not None:
@@ -89,7 +89,7 @@ async def _take(request: Request, services: Services, form: Form) -> str:
         raise InvalidFormField(exc) from None
     wait = limits.per_address.hit(submission.identity.key, now)
     if wait is not None:
-        raise TooManyPosts("This form was sent too often for this person; try again later.", wait)
+        raise TooManyPosts("Too many forms sent for this email address; try again later.", wait)
     proof = {**({"page_origin": origin} if origin else {}), **client_proof(request, services)}
     consent = consent_request(
         form,
