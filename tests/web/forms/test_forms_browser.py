@@ -1,7 +1,8 @@
 """A marketer's plain HTML form, on another origin, filled in and sent in a real Chromium.
 
 The bridge and the marketer's site are served over real HTTP on two localhost ports (two
-origins, two sites). The post lands in the ledger; a worker then applies it to the sandbox.
+origins, two sites). The post lands in the ledger; a worker then applies it to the sandbox,
+creating a lead for a person it does not know.
 """
 
 from __future__ import annotations
@@ -182,6 +183,25 @@ def test_a_form_on_another_site_signs_jane_up_for_what_she_ticked(
         apply_all(sites.settings, sandbox)
     assert sandbox.receives(JANE, "95")
     assert not sandbox.receives(JANE, "93")  # not ticked: left as it was
+
+
+def test_a_stranger_s_signup_becomes_a_lead_that_receives_what_she_ticked(
+    page: Page, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    email = "sam.signup@example.com"
+    assert not [c for c in sandbox.contacts.values() if c["email"] == email]
+    with serve(sandbox, tmp_path) as sites:
+        page.goto(f"{sites.marketer}/form")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Name").fill("Sam Signup")
+        page.get_by_label("Newsletter").check()
+        page.get_by_label("Offers").check()
+        with page.expect_navigation(url=f"{sites.bridge}/forms/newsletter/thanks"):
+            page.get_by_role("button", name="Subscribe").click()
+        apply_all(sites.settings, sandbox)
+    [lead] = [c for c in sandbox.contacts.values() if c["email"] == email]
+    assert (lead["role"], lead["name"]) == ("lead", "Sam Signup")
+    assert sandbox.receives(lead["id"], "93") and sandbox.receives(lead["id"], "95")
 
 
 def test_fetch_from_the_form_s_site_passes_cors_and_is_recorded(
