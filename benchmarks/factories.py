@@ -51,6 +51,7 @@ def hello() -> Starlette:
         routes=[
             Route("/unsubscribe/{token}", accept, methods=["POST"]),
             Route("/webhooks/{provider}", accept, methods=["POST"]),
+            Route("/forms/{form}", accept, methods=["POST"]),
             Route("/preferences/{token}", page, methods=["GET"]),
         ]
     )

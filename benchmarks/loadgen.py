@@ -39,6 +39,24 @@ class Load:
         return self.paths[index % len(self.paths)]
 
 
+def request_bytes(verb: bytes, line: bytes, host: bytes, fixed: bytes) -> bytes:
+    """One request for a line of the paths file.
+
+    A line is a path alone (sent with the fixed headers and body), or `path body ip`: a form
+    post of its own urlencoded body, answered in JSON, from the client address `ip` (passed
+    as X-Forwarded-For, which uvicorn trusts from 127.0.0.1), so per-IP limits see many.
+    """
+    path, _, rest = line.partition(b" ")
+    if not rest:
+        return verb + path + fixed
+    body, _, ip = rest.partition(b" ")
+    return (
+        verb + path + host + b"\r\nContent-Type: " + FORM_TYPE
+        + b"\r\nAccept: application/json\r\nX-Forwarded-For: " + ip
+        + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )  # fmt: skip
+
+
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     """Read one response (status line, headers, body); its status and whether to keep alive."""
     head = await reader.readuntil(b"\r\n\r\n")
@@ -95,7 +113,7 @@ async def connection(load: Load, port: int, request_timeout: float, method: str 
                 continue
         started = time.monotonic()
         try:
-            writer.write(verb + load.next_path() + headers)
+            writer.write(request_bytes(verb, load.next_path(), host, headers))
             async with asyncio.timeout(request_timeout):
                 status, keep_alive = await read_response(reader)
         except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
@@ -208,7 +226,7 @@ def main() -> None:
         "--paths",
         type=Path,
         required=True,
-        help="file of request paths, one a line (reused in turn)",
+        help="file of request paths, one a line (reused in turn); see request_bytes",
     )
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
@@ -226,7 +244,7 @@ def main() -> None:
         help="POST (one-click unsubscribe body, default) or GET (no body)",
     )
     args = parser.parse_args()
-    paths = [line.encode() for line in args.paths.read_text().split()]
+    paths = [line.encode() for line in args.paths.read_text().splitlines() if line.strip()]
     if not paths:
         parser.error("the paths file is empty")
     try:
