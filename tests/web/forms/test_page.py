@@ -217,3 +217,28 @@ def test_a_stamp_from_another_form_s_page_is_a_bot_s(
     clock.advance(60)
     post(client, "newsletter", [("email", "a@example.com"), ("_t", stamp)], **FROM_THE_PAGE)
     assert recorded(client) == [] and posts(client, "newsletter", "too_fast") == 1
+
+
+def test_an_unsubscribe_form_s_page_has_its_own_title_and_button(client: TestClient) -> None:
+    page = client.get("/forms/leave?lang=de")
+    assert "<h1>Abmelden</h1>" in page.text
+    assert '<button type="submit" class="primary">Abmelden</button>' in page.text
+
+
+def test_the_page_carries_the_brand_and_its_origins_in_the_csp(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    branding = """
+[branding]
+company_name = "Acme <Widgets>"
+logo_url = "https://cdn.acme.example/logo.svg"
+footer_text = "Acme Widgets, 1 Main St"
+"""
+    with bridge_with_forms(tmp_path, sandbox, FORMS + branding) as branded:
+        page = branded.get("/forms/newsletter?lang=fr")
+    assert "Restez informé par Acme &lt;Widgets&gt;" in page.text and "<Widgets>" not in page.text
+    assert 'src="https://cdn.acme.example/logo.svg"' in page.text
+    assert "Acme Widgets, 1 Main St" in page.text
+    assert (
+        "img-src 'self' data: https://cdn.acme.example" in page.headers["content-security-policy"]
+    )
