@@ -20,7 +20,11 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from bridge.clock import ManualClock
+from bridge.forms import load_forms
+from bridge.forms.layout import layout
+from bridge.forms.snippet import snippet
 from bridge.forms.spam import MIN_FILL_SECONDS
+from bridge.i18n import load_catalogs
 from bridge.sandbox import Sandbox
 from bridge.web.app import create_app
 from tests.browser import SCREENSHOTS, require_chromium
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow  # a real Chromium and two real servers: seconds
 sync_api = require_chromium()
 
+T = load_catalogs()["en"].gettext
 WORDS = "Yes, send me the offers I tick. I can unsubscribe at any time."
 
 
@@ -68,7 +73,15 @@ def serve(sandbox: Sandbox, tmp_path: Path, clock: ManualClock) -> Iterator[Site
             f'src="{bridge}/forms/newsletter?embed=1" width="360" height="700"></iframe>'
         )
 
-    site = Starlette(routes=[Route("/thanks", thanks), Route("/embed", framing)])
+    elsewhere = load_forms(settings.config, settings.public_url)["elsewhere"]
+    pasted = snippet(layout(elsewhere, None, ["en"]), bridge, T, fetch=True)
+
+    async def fetching(request: Request) -> HTMLResponse:
+        return HTMLResponse(f"<!doctype html><title>Acme news</title>{pasted}")
+
+    site = Starlette(
+        routes=[Route("/thanks", thanks), Route("/embed", framing), Route("/snippet", fetching)]
+    )
     with serving(app, bridge_port), serving(site, marketer_port):
         yield Sites(bridge, marketer, settings)
 
@@ -143,3 +156,24 @@ def test_in_an_iframe_on_the_marketer_s_site_the_page_signs_jane_up(
         assert page.frames[1].url.endswith("/forms/newsletter/thanks?embed=1")
         [record] = recorded(sites.settings)
         assert record.request.scope.type_ids == ("95",)
+
+
+def test_the_fetch_snippet_on_the_marketer_s_site_shows_the_answer_in_place(
+    page: Page, sandbox: Sandbox, tmp_path: Path, clock: ManualClock
+) -> None:
+    with serve(sandbox, tmp_path, clock) as sites:
+        page.goto(f"{sites.marketer}/snippet")
+        page.get_by_label("Email address").fill("jane.doe@example.com")
+        page.get_by_role("button", name="Subscribe").click()
+        status = page.get_by_role("status")
+        status.filter(has_text="signed up").wait_for()
+        assert status.inner_text() == "You're signed up, and your choice is recorded."
+        assert page.url == f"{sites.marketer}/snippet"  # answered in place
+        [record] = recorded(sites.settings)
+        assert record.request.source == "form:elsewhere"
+        assert record.request.context["page_origin"] == sites.marketer
+        page.get_by_label("Email address").fill("not an address")
+        page.eval_on_selector("form", "form => form.noValidate = true")
+        page.get_by_role("button", name="Subscribe").click()
+        status.filter(has_text="email").wait_for()
+        assert len(recorded(sites.settings)) == 1
