@@ -136,7 +136,7 @@ ENVIRONMENT = {
     "BRIDGE_ALLOWED_HOSTS": "Host names accepted besides BRIDGE_PUBLIC_URL's and localhost",
     "BRIDGE_MAX_CONNECTIONS": "connections and requests at once before 503, default 512",
     "BRIDGE_AUTO_MIGRATE": "apply pending migrations when serving, default true",
-    "BRIDGE_FRAME_ANCESTORS": "origins allowed to embed the preference page in an iframe",
+    "BRIDGE_FRAME_ANCESTORS": "origins allowed to embed the preference page and forms in an iframe",
     "BRIDGE_CORS_ORIGINS": "origins allowed to call the JSON preferences API from a browser",
     "BRIDGE_PROOF_FIELDS": "what else to keep as proof of consent: ip, user_agent (or both)",
     "BRIDGE_WORKER_IN_PROCESS": "run the worker inside the web process, default true",

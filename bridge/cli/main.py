@@ -1,4 +1,4 @@
-"""The `bridge` command: demo, serve, worker, link, links, check, migrate, replay.
+"""The `bridge` command: demo, serve, worker, link, links, form, check, migrate, replay.
 
 Every mistake in running it is one line on stderr and exit code 2, never a traceback; a
 database that cannot be used is one line and exit code 1.
@@ -126,6 +126,13 @@ def cmd_links(settings: Settings, args: argparse.Namespace) -> int:
     return links(settings, args)
 
 
+def cmd_form(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a configured form's HTML, to paste into a site."""
+    from bridge.cli.forms import print_snippet
+
+    return print_snippet(settings, args)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the web app with its in-process worker against real Intercom."""
     import uvicorn
@@ -203,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("links", cmd_links, "add link columns to every row of a CSV (mail merge)")
     sub.add_argument("--csv", required=True, metavar="FILE")
     _add_scope_arguments(sub)
+    sub = command("form", cmd_form, "print the HTML of form NAME to paste into a site")
+    sub.add_argument("what", choices=["snippet"])
+    sub.add_argument("name", metavar="NAME", help="a [forms.NAME] table of BRIDGE_CONFIG")
+    sub.add_argument(
+        "--fetch", action="store_true", help="a variant that posts with fetch and shows the answer"
+    )
     command("check", cmd_check, "validate settings, database and the Intercom token")
     command("migrate", cmd_migrate, "apply database migrations")
     sub = command("replay", cmd_replay, "requeue dead/unmatched requests, or the given ids")

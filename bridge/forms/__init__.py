@@ -2,7 +2,8 @@
 
 `settings`: the tables, checked at start-up. `submission`: posted fields -> one consent
 request with its proof, pure. `spam`: the honeypot and the signed fill time. `limits`: posts
-per IP and per address. The endpoint that uses them is `bridge.web.forms`.
+per IP and per address. `layout`: the fields and types a form shows; `snippet`: its HTML to
+paste into a site. The endpoint and hosted page that use them are `bridge.web.forms`.
 """
 
 from .settings import FieldNames, Form, FormAction, form_settings, load_forms

@@ -3,8 +3,8 @@
 A person's page answers errors as a page in their language; the API in JSON; a form posted
 from another site in JSON to `fetch` and as a page to a browser; webhooks and probes in plain
 text. A path whose next segment is a link token has that token shortened in logs. Only the
-preference page may be framed by other sites. A new family of routes (an admin page, say) is
-one line here.
+preference page and the hosted forms may be framed by other sites. A new family of routes (an
+admin page, say) is one line here.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ AREAS = (
     Area("/preferences/", Audience.PEOPLE, token_in_path=True, embeddable=True),
     Area("/api/v1/preferences/", Audience.API, token_in_path=True),
     Area("/api/", Audience.API),
-    Area("/forms/", Audience.FORMS),
+    Area("/forms/", Audience.FORMS, embeddable=True),  # the hosted page, its thank-you
     Area("/webhooks/", Audience.WEBHOOK),
     Area("/healthz", Audience.OPS),
     Area("/readyz", Audience.OPS),

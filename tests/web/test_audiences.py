@@ -77,7 +77,7 @@ def test_errors_are_shaped_for_the_audience(
 
 def test_only_embeddable_areas_may_be_framed(client: TestClient) -> None:
     embeddable = {a.prefix for a in AREAS if a.embeddable}
-    assert embeddable == {"/preferences/"}
+    assert embeddable == {"/preferences/", "/forms/"}
     framed = client.get("/preferences/not-a-token").headers["content-security-policy"]
     not_framed = client.get("/unsubscribe/not-a-token").headers["content-security-policy"]
     assert "frame-ancestors 'none'" in not_framed

@@ -8,7 +8,7 @@ where, so the endpoint is never an open redirect.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from bridge.forms import Form
 from bridge.forms.submission import InvalidField
 from bridge.i18n import clean_tag
+from bridge.services import Services
 from bridge.web.errors import NO_STORE, BridgeHTTPError
 
 _FETCH_MODES = ("cors", "same-origin")
@@ -55,6 +56,16 @@ class TooManyPosts(BridgeHTTPError):
         super().__init__(message, headers={"Retry-After": str(int(retry_after))})
 
 
+def form_named(request: Request) -> tuple[Services, Form]:
+    """The services and the form the path names; FormNotFound for none."""
+    services: Services = request.app.state.services
+    name = request.path_params["form"]
+    form = services.forms.get(name)
+    if form is None:
+        raise FormNotFound(f"There is no form named {name[:40]!r}.")
+    return services, form
+
+
 def wants_json(request: Request) -> bool:
     """Whether the caller reads JSON: it asked for it, sent it, or is a page's `fetch`."""
     if "application/json" in request.headers.get("accept", ""):
@@ -65,10 +76,17 @@ def wants_json(request: Request) -> bool:
 
 
 def thanks_url(request: Request, form: Form) -> str:
-    """The bridge's own thank-you page for `form`, in the language the post's URL asked for."""
+    """The bridge's own thank-you page for `form`, in the language the post's URL asked for.
+
+    A post from the hosted page in an iframe (`?embed=1`) lands on the page framed the same way.
+    """
     path = f"{request.scope.get('root_path', '')}/forms/{quote(form.name)}/thanks"
-    language = clean_tag(request.query_params.get("lang"))
-    return f"{path}?lang={language}" if language else path
+    kept = {
+        "lang": clean_tag(request.query_params.get("lang")),
+        "embed": "1" if request.query_params.get("embed") == "1" else None,
+    }
+    query = urlencode({k: v for k, v in kept.items() if v})
+    return f"{path}?{query}" if query else path
 
 
 def accepted(request: Request, form: Form) -> Response:

@@ -5,7 +5,8 @@ In order: the form (404), the site that sent it (403), the sender's IP's pace (4
 nothing is recorded), the fields (400 naming the field), the address's pace (429), then one
 consent request through `Services.record` (503 when the ledger cannot commit) and the answer:
 303 to the thank-you page for a browser, `{"ok": true}` for `fetch`. Every post is counted in
-`bridge_form_posts_total` by form and result.
+`bridge_form_posts_total` by form and result. `GET` of the same path is the hosted page
+(`page`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from bridge.ledger import LedgerUnavailable
 from bridge.logsafe import masked
 from bridge.services import Services
 from bridge.web.errors import BadForm, BridgeHTTPError
-from bridge.web.forms.answers import FormNotFound, InvalidFormField, TooManyPosts, accepted
+from bridge.web.forms import page
+from bridge.web.forms.answers import InvalidFormField, TooManyPosts, accepted, form_named
 from bridge.web.forms.body import read_posted
 from bridge.web.forms.origins import ForeignOrigin, page_origin
 from bridge.web.pages.common import choose_language, client_proof, render
@@ -34,15 +36,6 @@ from bridge.web.routing import route
 log = logging.getLogger(__name__)
 
 ACCEPTED = "accepted"
-
-
-def _form(request: Request) -> tuple[Services, Form]:
-    services: Services = request.app.state.services
-    name = request.path_params["form"]
-    form = services.forms.get(name)
-    if form is None:
-        raise FormNotFound(f"There is no form named {name[:40]!r}.")
-    return services, form
 
 
 def _result(exc: Exception) -> str:
@@ -58,7 +51,7 @@ def _result(exc: Exception) -> str:
 
 async def submit(request: Request) -> Response:
     """POST: one submission of a form."""
-    services, form = _form(request)
+    services, form = form_named(request)
     try:
         result = await _take(request, services, form)
     except (BridgeHTTPError, HTTPException, LedgerUnavailable) as exc:
@@ -107,7 +100,7 @@ async def _take(request: Request, services: Services, form: Form) -> str:
 
 async def thanks(request: Request) -> Response:
     """GET: the bridge's own thank-you page, in the person's language."""
-    _, form = _form(request)
+    _, form = form_named(request)
     language = choose_language(request, None)
     t = language.catalog.gettext
     done = "forms.subscribed" if form.action is FormAction.SUBSCRIBE else "forms.unsubscribed"
@@ -116,6 +109,6 @@ async def thanks(request: Request) -> Response:
 
 
 routes = [
-    route("/forms/{form}", name="form", POST=submit),
+    route("/forms/{form}", name="form", GET=page.show, POST=submit),
     route("/forms/{form}/thanks", name="form_thanks", GET=thanks),
 ]

@@ -1,7 +1,7 @@
 """Headers every response carries: no referrer (tokens live in URLs), no sniffing, strict CSP.
 
-Pages may be framed only where the operator allows: the preference page by the configured
-`frame-ancestors` list (default the bridge itself), everything else by nobody.
+Pages may be framed only where the operator allows: the preference page and the hosted forms
+by the configured `frame-ancestors` list (default the bridge itself), everything else by nobody.
 """
 
 from __future__ import annotations
@@ -21,16 +21,23 @@ DEFAULT_CSP = (
 
 
 def embeddable_csp(
-    frame_ancestors: Sequence[str], extra_sources: Mapping[str, str] | None = None
+    frame_ancestors: Sequence[str],
+    extra_sources: Mapping[str, str] | None = None,
+    form_actions: Sequence[str] = (),
 ) -> str:
-    """The CSP of pages that may be framed: the auto-height script, branding's origins."""
+    """The CSP of pages that may be framed: the auto-height script, branding's origins.
+
+    `form_actions`: origins a page's form may end up on besides the bridge (a signup form's
+    thank-you page on the marketer's site).
+    """
     extra = extra_sources or {}
+    actions = " ".join(["'self'", *form_actions])
     ancestors = " ".join(frame_ancestors) or "'none'"
     style = " ".join(["'self'", extra.get("style-src", "")]).strip()
     images = " ".join(["'self' data:", extra.get("img-src", "")]).strip()
     return (
         f"default-src 'none'; script-src 'self'; style-src {style}; img-src {images}; "
-        f"form-action 'self'; frame-ancestors {ancestors}; base-uri 'none'"
+        f"form-action {actions}; frame-ancestors {ancestors}; base-uri 'none'"
     )
 
 

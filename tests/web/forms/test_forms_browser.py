@@ -28,12 +28,12 @@ from bridge.sandbox import Sandbox
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web.app import create_app
-from tests.browser import SCREENSHOTS, launch_chromium, phone_page, require_chromium
+from tests.browser import SCREENSHOTS, require_chromium
 from tests.conftest import make_settings
 from tests.live import free_port, serving
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
     from bridge.ledger.models import RequestRecord
 
@@ -144,20 +144,6 @@ def apply_all(settings: Settings, sandbox: Sandbox) -> None:
             await services.new_worker().run_until_idle()
 
     _on_a_thread(drain)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless; never a downloaded browser."""
-    with launch_chromium(sync_api) as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A phone-sized page in a fresh context, closed after the test."""
-    with phone_page(browser) as opened:
-        yield opened
 
 
 def test_a_form_on_another_site_signs_jane_up_for_what_she_ticked(

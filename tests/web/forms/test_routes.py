@@ -170,9 +170,14 @@ def test_posts_past_the_per_address_limit_wait_whichever_form(
     assert post(client, "newsletter", jane).status_code == 303
 
 
-def test_a_get_is_not_a_submission(client: TestClient) -> None:
-    response = client.get("/forms/newsletter")
-    assert response.status_code == 405 and response.headers["allow"] == "POST"
+def test_a_get_is_the_page_not_a_submission(client: TestClient) -> None:
+    assert client.get("/forms/newsletter?email=a@example.com").status_code == 200
+    response = client.put("/forms/newsletter", headers={"Origin": SITE})
+    assert response.status_code == 405 and set(response.headers["allow"].split(", ")) == {
+        "GET",
+        "HEAD",
+        "POST",
+    }
     assert recorded(client) == []
 
 
