@@ -34,6 +34,7 @@ from tests.providers import (
     test_sendgrid,
     test_ses,
     test_sparkpost,
+    test_standard,
     webhooks,
 )
 
@@ -309,6 +310,23 @@ class SparkPost(BasicAuth):
         return test_sparkpost.body_of(event)
 
 
+class Standard(Contract):
+    """Our own body, signed with Standard Webhooks; an unsubscribe from the email channel."""
+
+    name = "standard"
+    settings: ClassVar[dict[str, Any]] = {"secret": test_standard.SECRET}
+    unreadable = (b"{not json", b"[]", b'{"email": "a@example.com"}', b'{"subscribe": ["93"]}')
+
+    def sample(self, email: str, at: int) -> bytes:
+        return test_standard.body(email=email, unsubscribe="email", occurred_at=iso(at))
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_standard.signed(body, msg_id="msg_" + hashlib.sha256(body).hexdigest()[:24])
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_standard.signed(body, secret=test_standard.OTHER)
+
+
 CONTRACTS: list[type[Contract]] = [
     Brevo,
     Mailgun,
@@ -319,6 +337,7 @@ CONTRACTS: list[type[Contract]] = [
     SendGrid,
     SES,
     SparkPost,
+    Standard,
 ]
 
 
