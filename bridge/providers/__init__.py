@@ -37,6 +37,7 @@ PROVIDERS = {
     "resend": "bridge.providers.resend:Resend",
     "mailjet": "bridge.providers.mailjet:Mailjet",
     "standard": "bridge.providers.standard:Standard",
+    "generic": "bridge.providers.generic:Generic",
 }
 _COMMON = ("types", "complaints", "bounces")
 

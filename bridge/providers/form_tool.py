@@ -152,6 +152,7 @@ class FormTool(Provider):
     list_types: ClassVar[bool] = False  # `types` is a list of type ids, not a list map
     max_body_bytes: ClassVar[int] = 256 * 1024  # one submission per delivery
     extra_settings: ClassVar[tuple[str, ...]] = ()  # the tool's own keys beyond its secrets
+    default_name: ClassVar[tuple[str, ...]] = ()  # the name's fields when `name` is not set
 
     def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
@@ -192,8 +193,9 @@ class FormTool(Provider):
             phone = ""
         if not (email or phone):
             raise ValueError("no email address or phone number in the mapped fields")
+        refs = fields.name or self.default_name
         try:
-            name = clean_name("name", " ".join(_text(found.lookup(ref)) for ref in fields.name))
+            name = clean_name("name", " ".join(_text(found.lookup(ref)) for ref in refs))
         except InvalidField:
             name = None  # a junk name must not cost the person their choice
         if found.form:

@@ -26,6 +26,7 @@ from bridge.providers import Malformed
 from bridge.sandbox import Sandbox
 from tests.providers import (
     test_brevo,
+    test_generic,
     test_mailgun,
     test_mailjet,
     test_mandrill,
@@ -118,6 +119,28 @@ class Brevo(Contract):
 
     def forge(self, body: bytes) -> dict[str, str]:
         return {"Authorization": "Bearer not-the-token"}
+
+
+class Generic(Contract):
+    """A token instead of a signature; a form-tool table asking to unsubscribe."""
+
+    name = "generic"
+    settings: ClassVar[dict[str, Any]] = {
+        "token": test_generic.TOKEN,
+        "action": "unsubscribe",
+        "id": "id",
+        "occurred_at": "at",
+    }
+    unreadable = (b"{not json", b"[]", b'{"email": "a@example.com"}', b"\xff")
+
+    def sample(self, email: str, at: int) -> bytes:
+        return test_generic.body(id=f"gen-{at}", email=email, at=iso(at))
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return {**JSON, **test_generic.BEARER}
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return {**JSON, "Authorization": "Bearer not-the-token"}
 
 
 class Mailgun(Contract):
@@ -329,6 +352,7 @@ class Standard(Contract):
 
 CONTRACTS: list[type[Contract]] = [
     Brevo,
+    Generic,
     Mailgun,
     Mailjet,
     Mandrill,
