@@ -38,6 +38,7 @@ PROVIDERS = {
     "mailjet": "bridge.providers.mailjet:Mailjet",
     "standard": "bridge.providers.standard:Standard",
     "generic": "bridge.providers.generic:Generic",
+    "typeform": "bridge.providers.typeform:Typeform",
 }
 _COMMON = ("types", "complaints", "bounces")
 

@@ -36,6 +36,7 @@ from tests.providers import (
     test_ses,
     test_sparkpost,
     test_standard,
+    test_typeform,
     webhooks,
 )
 
@@ -350,6 +351,31 @@ class Standard(Contract):
         return test_standard.signed(body, secret=test_standard.OTHER)
 
 
+class Typeform(Contract):
+    """A form response asking to unsubscribe (the table's action)."""
+
+    name = "typeform"
+    settings: ClassVar[dict[str, Any]] = {"secret": test_typeform.SECRET, "action": "unsubscribe"}
+    unreadable = (
+        b"{not json",
+        b"[]",
+        b'{"event_type": "form_response"}',
+        b'{"event_type": "form_response", "form_response": {}}',
+    )
+
+    def sample(self, email: str, at: int) -> bytes:
+        event = test_typeform.response(submitted_at=iso(at))
+        event["event_id"] = f"tf-{at}"
+        event["form_response"]["answers"][2]["email"] = email
+        return json.dumps(event).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_typeform.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_typeform.signed(body, secret="not-the-secret-0123456")
+
+
 CONTRACTS: list[type[Contract]] = [
     Brevo,
     Generic,
@@ -362,6 +388,7 @@ CONTRACTS: list[type[Contract]] = [
     SES,
     SparkPost,
     Standard,
+    Typeform,
 ]
 
 

@@ -1,0 +1,98 @@
+"""Typeform: a `form_response` per submission, signed `Typeform-Signature: sha256=<base64>`.
+
+The signature is HMAC-SHA256 over the raw body with the webhook's secret (Typeform's
+"Secure your webhooks"; no official SDK verifies it). Answers are mapped by their block's
+`ref` (or its id) or a hidden field's name; without a mapping, the first `email` and
+`phone_number` answers are the person. `event_id` is the same on every retry (Typeform
+retries 408, 423, 429 and 503 for up to 10 hours), and `submitted_at` is when it happened.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import httpx
+
+from bridge.clock import Clock
+
+from .base import Delivery, Malformed, ProviderSettings, from_iso
+from .body_hmac import check_body_signature
+from .form_tool import FormTool, Submitted
+
+SIGNATURE = "Typeform-Signature"
+PREFIX = "sha256="
+
+
+def answer_value(answer: dict[str, Any]) -> object:
+    """An answer's value, by its type: the email, the boolean, a choice's label ..."""
+    kind = answer.get("type")
+    value = answer.get(kind) if isinstance(kind, str) else None
+    if kind == "choice" and isinstance(value, dict):
+        return value.get("label") or value.get("other")
+    if kind == "choices" and isinstance(value, dict):
+        return [*value.get("labels", []), *([value["other"]] if value.get("other") else [])]
+    return value
+
+
+class Typeform(FormTool):
+    """`[providers.typeform]`: `secret` (the webhook's), and the field mapping by `ref`."""
+
+    name: ClassVar[str] = "typeform"
+    required = ("secret",)
+
+    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
+        self._secret = settings.credential("secret")
+
+    async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
+        """`sha256=` and the base64 HMAC-SHA256 of the raw body."""
+        header = delivery.headers.get(SIGNATURE)
+        check_body_signature(header, SIGNATURE, self._secret, delivery.body, prefix=PREFIX)
+
+    def submitted(self, delivery: Delivery) -> Submitted | None:
+        """A completed response; None for other events (partial responses)."""
+        try:
+            event = json.loads(delivery.body)
+        except (ValueError, RecursionError):
+            raise Malformed("the body is not JSON") from None
+        if not isinstance(event, dict) or not isinstance(event.get("form_response"), dict):
+            raise Malformed("the body is not a Typeform event (no form_response)")
+        if event.get("event_type") != "form_response":
+            return None
+        response: dict[str, Any] = event["form_response"]
+        event_id = event.get("event_id") or response.get("token")
+        answers = response.get("answers")
+        if not isinstance(event_id, str) or not event_id or not isinstance(answers, list):
+            raise Malformed("a form_response without event_id or answers")
+        try:
+            occurred_at = from_iso(response.get("submitted_at"))
+        except ValueError:
+            raise Malformed("form_response.submitted_at is not a time") from None
+        by_ref: dict[str, object] = {}
+        typed: dict[str, object] = {}
+        for answer in answers:
+            if not isinstance(answer, dict) or not isinstance(answer.get("field"), dict):
+                continue
+            value = answer_value(answer)
+            for key in ("ref", "id"):
+                ref = answer["field"].get(key)
+                if isinstance(ref, str):
+                    by_ref.setdefault(ref, value)
+            kind = {"email": "email", "phone_number": "phone"}.get(str(answer.get("type")))
+            if kind:
+                typed.setdefault(kind, value)
+        hidden = response.get("hidden")
+        hidden = hidden if isinstance(hidden, dict) else {}
+
+        def lookup(ref: str) -> object:
+            return by_ref[ref] if ref in by_ref else hidden.get(ref)
+
+        form = response.get("form_id")
+        return Submitted(
+            event_id=event_id,
+            occurred_at=occurred_at,
+            lookup=lookup,
+            typed=typed,
+            form=form if isinstance(form, str) else None,
+        )
