@@ -39,6 +39,7 @@ PROVIDERS = {
     "standard": "bridge.providers.standard:Standard",
     "generic": "bridge.providers.generic:Generic",
     "typeform": "bridge.providers.typeform:Typeform",
+    "tally": "bridge.providers.tally:Tally",
 }
 _COMMON = ("types", "complaints", "bounces")
 

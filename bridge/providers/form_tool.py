@@ -12,7 +12,7 @@ it), when it happened, and a way to look a field up by the reference its table u
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -56,6 +56,22 @@ class Submitted:
     lookup: Callable[[str], object]  # a field's value by its ref, key or label; None if absent
     typed: Mapping[str, object] = field(default_factory=dict)  # "email"/"phone" by field type
     form: str | None = None  # the tool's form id, for the proof
+
+
+@dataclass
+class FieldIndex:
+    """A submission's fields by every name a table may use for them, and by their type."""
+
+    values: dict[str, object] = field(default_factory=dict)
+    typed: dict[str, object] = field(default_factory=dict)
+
+    def add(self, refs: Iterable[object], value: object, kind: str | None = None) -> None:
+        """One field: its value under each of its names; the first of each kind is kept."""
+        for ref in refs:
+            if isinstance(ref, str):
+                self.values.setdefault(ref, value)
+        if kind:
+            self.typed.setdefault(kind, value)
 
 
 def _refs(table: Table, key: str) -> tuple[str, ...]:
@@ -157,6 +173,8 @@ class FormTool(Provider):
     def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
         self.fields = field_map(settings, (*self.required, *self.extra_settings))
+        # The tool's one secret (its signing key or token), named by `required`.
+        self.secret = settings.credential(self.required[0]) if self.required else ""
 
     def submitted(self, delivery: Delivery) -> Submitted | None:
         """The submission delivered; None if it is not one (a test); Malformed if unreadable."""

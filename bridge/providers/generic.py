@@ -71,7 +71,6 @@ class Generic(FormTool):
 
     def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self._token = settings.credential("token")
         self._id = settings.optional("id")
         self._when = settings.optional("occurred_at") or "occurred_at"
 
@@ -79,11 +78,11 @@ class Generic(FormTool):
         """A bearer token, when there is one, before the body is read."""
         given = bearer(headers)
         if given is not None:
-            check_token(given, self._token)
+            check_token(given, self.secret)
 
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
         """The bearer token, or else the URL's `?token=`."""
-        check_token(bearer(delivery.headers) or query_token(delivery.url), self._token)
+        check_token(bearer(delivery.headers) or query_token(delivery.url), self.secret)
 
     def submitted(self, delivery: Delivery) -> Submitted:
         """The posted fields, looked up by name or dotted path."""

@@ -14,14 +14,13 @@ from typing import Any, ClassVar
 
 import httpx
 
-from bridge.clock import Clock
-
-from .base import Delivery, Malformed, ProviderSettings, from_iso
+from .base import Delivery, Malformed, from_iso
 from .body_hmac import check_body_signature
-from .form_tool import FormTool, Submitted
+from .form_tool import FieldIndex, FormTool, Submitted
 
 SIGNATURE = "Typeform-Signature"
 PREFIX = "sha256="
+_TYPED = {"email": "email", "phone_number": "phone"}
 
 
 def answer_value(answer: dict[str, Any]) -> object:
@@ -41,14 +40,10 @@ class Typeform(FormTool):
     name: ClassVar[str] = "typeform"
     required = ("secret",)
 
-    def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
-        super().__init__(settings, clock)
-        self._secret = settings.credential("secret")
-
     async def verify(self, delivery: Delivery, http: httpx.AsyncClient) -> None:
         """`sha256=` and the base64 HMAC-SHA256 of the raw body."""
         header = delivery.headers.get(SIGNATURE)
-        check_body_signature(header, SIGNATURE, self._secret, delivery.body, prefix=PREFIX)
+        check_body_signature(header, SIGNATURE, self.secret, delivery.body, prefix=PREFIX)
 
     def submitted(self, delivery: Delivery) -> Submitted | None:
         """A completed response; None for other events (partial responses)."""
@@ -69,30 +64,22 @@ class Typeform(FormTool):
             occurred_at = from_iso(response.get("submitted_at"))
         except ValueError:
             raise Malformed("form_response.submitted_at is not a time") from None
-        by_ref: dict[str, object] = {}
-        typed: dict[str, object] = {}
+        index = FieldIndex()
         for answer in answers:
-            if not isinstance(answer, dict) or not isinstance(answer.get("field"), dict):
-                continue
-            value = answer_value(answer)
-            for key in ("ref", "id"):
-                ref = answer["field"].get(key)
-                if isinstance(ref, str):
-                    by_ref.setdefault(ref, value)
-            kind = {"email": "email", "phone_number": "phone"}.get(str(answer.get("type")))
-            if kind:
-                typed.setdefault(kind, value)
+            if isinstance(answer, dict) and isinstance(answer.get("field"), dict):
+                refs = (answer["field"].get("ref"), answer["field"].get("id"))
+                index.add(refs, answer_value(answer), _TYPED.get(str(answer.get("type"))))
         hidden = response.get("hidden")
         hidden = hidden if isinstance(hidden, dict) else {}
 
         def lookup(ref: str) -> object:
-            return by_ref[ref] if ref in by_ref else hidden.get(ref)
+            return index.values[ref] if ref in index.values else hidden.get(ref)
 
         form = response.get("form_id")
         return Submitted(
             event_id=event_id,
             occurred_at=occurred_at,
             lookup=lookup,
-            typed=typed,
+            typed=index.typed,
             form=form if isinstance(form, str) else None,
         )

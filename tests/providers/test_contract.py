@@ -36,6 +36,7 @@ from tests.providers import (
     test_ses,
     test_sparkpost,
     test_standard,
+    test_tally,
     test_typeform,
     webhooks,
 )
@@ -351,6 +352,33 @@ class Standard(Contract):
         return test_standard.signed(body, secret=test_standard.OTHER)
 
 
+class Tally(Contract):
+    """A form response asking to unsubscribe (the table's action)."""
+
+    name = "tally"
+    settings: ClassVar[dict[str, Any]] = {
+        "signing_secret": test_tally.SECRET,
+        "action": "unsubscribe",
+    }
+    unreadable = (
+        b"{not json",
+        b"[]",
+        b'{"eventType": "FORM_RESPONSE"}',
+        b'{"eventType": "FORM_RESPONSE", "data": {}}',
+    )
+
+    def sample(self, email: str, at: int) -> bytes:
+        found = test_tally.event(email, eventId=f"tally-{at}")
+        found["data"]["createdAt"] = iso(at)
+        return json.dumps(found).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_tally.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_tally.signed(body, secret="not-the-secret-0123456")
+
+
 class Typeform(Contract):
     """A form response asking to unsubscribe (the table's action)."""
 
@@ -388,6 +416,7 @@ CONTRACTS: list[type[Contract]] = [
     SES,
     SparkPost,
     Standard,
+    Tally,
     Typeform,
 ]
 

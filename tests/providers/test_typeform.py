@@ -14,7 +14,7 @@ from bridge.providers import Provider, Rejected, provider_class, provider_settin
 from bridge.providers.body_hmac import sign_body
 from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
-from tests.providers.webhooks import apply_all, bridge_with, delivery, post, recorded, sample
+from tests.providers.webhooks import assert_signup_makes_a_lead, bridge_with, delivery, sample
 
 SECRET = "typeform-webhook-secret-0123456789"
 SAMPLE: dict[str, Any] = sample("typeform-form_response.constructed.json")
@@ -106,16 +106,16 @@ def test_start_up_refuses_a_short_secret_and_double_opt_in() -> None:
 
 def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:
     body = json.dumps(SAMPLE).encode()
+    forged = signed(body, "not-the-secret-0123456")
     with bridge_with(tmp_path, sandbox, {"typeform": SIGNUP}) as client:
-        assert (
-            post(client, "typeform", body, signed(body, "not-the-secret-0123456")).status_code
-            == 401
+        record = assert_signup_makes_a_lead(
+            client,
+            sandbox,
+            "typeform",
+            body,
+            signed(body),
+            forged,
+            email="laura@example.com",
+            type_id="93",
         )
-        first = post(client, "typeform", body, signed(body))
-        assert first.text == "ok: 1 recorded, 0 duplicate, 0 ignored, 0 invalid\n"
-        assert "1 duplicate" in post(client, "typeform", body, signed(body)).text
-        apply_all(client)
-        [record] = recorded(client)
     assert record.request.create == NewContact(name="Laura Sosa")
-    [lead] = [c for c, v in sandbox.contacts.items() if v.get("email") == "laura@example.com"]
-    assert sandbox.receives(lead, "93")

@@ -140,3 +140,27 @@ def apply_all(client: TestClient) -> None:
         await services.new_worker().run_until_idle()
 
     client.portal.call(drain)  # type: ignore[union-attr]
+
+
+def assert_signup_makes_a_lead(
+    client: TestClient,
+    sandbox: Sandbox,
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    forged: Mapping[str, str],
+    *,
+    email: str,
+    type_id: str,
+) -> RequestRecord:
+    """A form tool's signed signup: refused forged, recorded once, a lead receiving the type."""
+    assert post(client, provider, body, forged).status_code == 401
+    first = post(client, provider, body, headers)
+    assert first.text == "ok: 1 recorded, 0 duplicate, 0 ignored, 0 invalid\n"
+    again = post(client, provider, body, headers)
+    assert again.text == "ok: 0 recorded, 1 duplicate, 0 ignored, 0 invalid\n"
+    apply_all(client)
+    [record] = recorded(client)
+    [lead] = [c for c, v in sandbox.contacts.items() if v.get("email") == email]
+    assert sandbox.receives(lead, type_id)
+    return record
