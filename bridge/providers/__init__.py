@@ -40,6 +40,7 @@ PROVIDERS = {
     "generic": "bridge.providers.generic:Generic",
     "typeform": "bridge.providers.typeform:Typeform",
     "tally": "bridge.providers.tally:Tally",
+    "webflow": "bridge.providers.webflow:Webflow",
 }
 _COMMON = ("types", "complaints", "bounces")
 

@@ -12,10 +12,11 @@ it), when it happened, and a way to look a field up by the reference its table u
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bridge.clock import Clock
 from bridge.consent import Channel, ConsentRequest, Identity, NewContact, Scope, Wanted
@@ -24,7 +25,7 @@ from bridge.forms.submission import InvalidField, clean_name
 from bridge.identities import InvalidIdentity, check_email, check_phone
 from bridge.settings import SettingsError
 
-from .base import Delivery, Parsed, Provider, ProviderSettings
+from .base import Delivery, Malformed, Parsed, Provider, ProviderSettings, from_iso
 
 # The settings every form tool's table takes besides its secret.
 MAPPING_KEYS = ("email", "phone", "name", "consent", "types", "action", "create", "confirm")
@@ -72,6 +73,25 @@ class FieldIndex:
                 self.values.setdefault(ref, value)
         if kind:
             self.typed.setdefault(kind, value)
+
+
+def tool_event(body: bytes, part: str, tool: str) -> dict[str, Any]:
+    """A tool's JSON event holding an object under `part`; Malformed if it isn't one."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Malformed("the body is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get(part), dict):
+        raise Malformed(f"the body is not a {tool} event (no {part})")
+    return event
+
+
+def submitted_at(value: object, where: str) -> datetime:
+    """A submission's ISO 8601 time; Malformed naming `where` if it isn't one."""
+    try:
+        return from_iso(value)
+    except ValueError:
+        raise Malformed(f"{where} is not a time") from None
 
 
 def _refs(table: Table, key: str) -> tuple[str, ...]:

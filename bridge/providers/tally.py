@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .base import Delivery, Malformed, from_iso
+from .base import Delivery, Malformed
 from .body_hmac import check_body_signature
-from .form_tool import FieldIndex, FormTool, Submitted
+from .form_tool import FieldIndex, FormTool, Submitted, submitted_at, tool_event
 
 SIGNATURE = "Tally-Signature"
 _TYPED = {"INPUT_EMAIL": "email", "INPUT_PHONE_NUMBER": "phone"}
@@ -57,22 +57,16 @@ class Tally(FormTool):
 
     def submitted(self, delivery: Delivery) -> Submitted | None:
         """A form response; None for other events."""
-        try:
-            event = json.loads(delivery.body)
-        except (ValueError, RecursionError):
-            raise Malformed("the body is not JSON") from None
-        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-            raise Malformed("the body is not a Tally event (no data)")
+        event = tool_event(delivery.body, "data", "Tally")
         if event.get("eventType") != "FORM_RESPONSE":
             return None
         data: dict[str, Any] = event["data"]
         event_id, fields = event.get("eventId"), data.get("fields")
         if not isinstance(event_id, str) or not event_id or not isinstance(fields, list):
             raise Malformed("a FORM_RESPONSE without eventId or data.fields")
-        try:
-            occurred_at = from_iso(data.get("createdAt") or event.get("createdAt"))
-        except ValueError:
-            raise Malformed("data.createdAt is not a time") from None
+        occurred_at = submitted_at(
+            data.get("createdAt") or event.get("createdAt"), "data.createdAt"
+        )
         index = FieldIndex()
         for found in fields:
             if isinstance(found, dict):

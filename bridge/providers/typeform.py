@@ -9,14 +9,13 @@ retries 408, 423, 429 and 503 for up to 10 hours), and `submitted_at` is when it
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import httpx
 
-from .base import Delivery, Malformed, from_iso
+from .base import Delivery, Malformed
 from .body_hmac import check_body_signature
-from .form_tool import FieldIndex, FormTool, Submitted
+from .form_tool import FieldIndex, FormTool, Submitted, submitted_at, tool_event
 
 SIGNATURE = "Typeform-Signature"
 PREFIX = "sha256="
@@ -47,12 +46,7 @@ class Typeform(FormTool):
 
     def submitted(self, delivery: Delivery) -> Submitted | None:
         """A completed response; None for other events (partial responses)."""
-        try:
-            event = json.loads(delivery.body)
-        except (ValueError, RecursionError):
-            raise Malformed("the body is not JSON") from None
-        if not isinstance(event, dict) or not isinstance(event.get("form_response"), dict):
-            raise Malformed("the body is not a Typeform event (no form_response)")
+        event = tool_event(delivery.body, "form_response", "Typeform")
         if event.get("event_type") != "form_response":
             return None
         response: dict[str, Any] = event["form_response"]
@@ -60,10 +54,7 @@ class Typeform(FormTool):
         answers = response.get("answers")
         if not isinstance(event_id, str) or not event_id or not isinstance(answers, list):
             raise Malformed("a form_response without event_id or answers")
-        try:
-            occurred_at = from_iso(response.get("submitted_at"))
-        except ValueError:
-            raise Malformed("form_response.submitted_at is not a time") from None
+        occurred_at = submitted_at(response.get("submitted_at"), "form_response.submitted_at")
         index = FieldIndex()
         for answer in answers:
             if isinstance(answer, dict) and isinstance(answer.get("field"), dict):

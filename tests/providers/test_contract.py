@@ -38,6 +38,7 @@ from tests.providers import (
     test_standard,
     test_tally,
     test_typeform,
+    test_webflow,
     webhooks,
 )
 
@@ -404,6 +405,29 @@ class Typeform(Contract):
         return test_typeform.signed(body, secret="not-the-secret-0123456")
 
 
+class Webflow(Contract):
+    """The documented form submission, asking to unsubscribe (the table's action)."""
+
+    name = "webflow"
+    settings: ClassVar[dict[str, Any]] = {"secret": test_webflow.SECRET, "action": "unsubscribe"}
+    unreadable = (
+        b"{not json",
+        b"[]",
+        b'{"triggerType": "form_submission"}',
+        b'{"triggerType": "form_submission", "payload": {"id": "x"}}',
+    )
+
+    def sample(self, email: str, at: int) -> bytes:
+        found = test_webflow.submission(email, id=f"wf-{at}", submittedAt=iso(at))
+        return json.dumps(found).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_webflow.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_webflow.signed(body, secret="not-the-secret-0123456")
+
+
 CONTRACTS: list[type[Contract]] = [
     Brevo,
     Generic,
@@ -418,6 +442,7 @@ CONTRACTS: list[type[Contract]] = [
     Standard,
     Tally,
     Typeform,
+    Webflow,
 ]
 
 
