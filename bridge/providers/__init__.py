@@ -41,6 +41,7 @@ PROVIDERS = {
     "typeform": "bridge.providers.typeform:Typeform",
     "tally": "bridge.providers.tally:Tally",
     "webflow": "bridge.providers.webflow:Webflow",
+    "hubspot": "bridge.providers.hubspot:HubSpot",
 }
 _COMMON = ("types", "complaints", "bounces")
 

@@ -1,7 +1,8 @@
-"""HMAC-SHA256 over a delivery's raw body, sent as base64 (Typeform, Tally): pure.
+"""HMAC-SHA256 over a delivery's raw body (Typeform, Tally), and millisecond windows: pure.
 
-Neither tool puts a time in what it signs, so a captured delivery verifies forever; its own
-submission id makes a replay a duplicate, never a second change.
+Typeform and Tally put no time in what they sign, so a captured delivery verifies forever;
+its own submission id makes a replay a duplicate, never a second change. Webflow and HubSpot
+sign a millisecond timestamp, checked with `check_fresh_ms`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+from datetime import datetime, timedelta
 
 from .base import Rejected
+
+TOLERANCE = timedelta(minutes=5)
 
 
 def body_hmac(secret: str, body: bytes) -> bytes:
@@ -40,3 +44,16 @@ def check_body_signature(
     matches = [hmac.compare_digest(given, body_hmac(secret, body)) for body in bodies]
     if not any(matches):
         raise Rejected(f"{name} does not match the body")
+
+
+def check_fresh_ms(
+    signature: str | None, timestamp: str | None, names: str, now: datetime
+) -> tuple[str, str]:
+    """(signature, timestamp) when both are there and the Unix-ms time is within 5 minutes."""
+    if not signature or not timestamp:
+        raise Rejected(f"missing {names}")
+    if not timestamp.isascii() or not timestamp.isdigit():
+        raise Rejected(f"the timestamp is not Unix milliseconds: {timestamp[:20]!r}")
+    if abs(now.timestamp() * 1000 - int(timestamp)) > TOLERANCE.total_seconds() * 1000:
+        raise Rejected("the timestamp is more than 5 minutes from now (a replay?)")
+    return signature, timestamp

@@ -6,7 +6,8 @@ urlencoded form; the table's `email`, `phone`, `name` and `consent` name its fie
 or, in JSON, by a dotted path (`data.contact.email`, `answers.0.value`). With `id` naming a
 field, that field is the event id (retries and repeats apply once); without it, a delivery is
 known by its bytes, so an identical retry still applies once. `occurred_at` names the field
-holding when it happened (ISO 8601 or Unix seconds; default `occurred_at`, else on arrival).
+holding when it happened (ISO 8601, Unix seconds or milliseconds; default `occurred_at`, else
+on arrival).
 """
 
 from __future__ import annotations
@@ -66,13 +67,17 @@ class Generic(FormTool):
     name: ClassVar[str] = "generic"
     required = ("token",)
     extra_settings = ("id", "occurred_at")
-    default_name = ("name",)
+    default_name: ClassVar[tuple[str, ...]] = ("name",)
     max_body_bytes: ClassVar[int] = 64 * 1024  # one person's submission
+    # Where the person is when the table doesn't say: the first of these paths that is set.
+    default_email: ClassVar[tuple[str, ...]] = ("email",)
+    default_phone: ClassVar[tuple[str, ...]] = ("phone",)
+    default_when: ClassVar[str] = "occurred_at"
 
     def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
         self._id = settings.optional("id")
-        self._when = settings.optional("occurred_at") or "occurred_at"
+        self._when = settings.optional("occurred_at") or self.default_when
 
     def check_headers(self, headers: Headers) -> None:
         """A bearer token, when there is one, before the body is read."""
@@ -99,7 +104,10 @@ class Generic(FormTool):
             if when is None or when == "":
                 occurred_at = delivery.received_at
             elif isinstance(when, int | float) or (isinstance(when, str) and when.isdigit()):
-                occurred_at = from_timestamp(when)
+                seconds = float(when)
+                # Past 10^11 it is milliseconds (HubSpot's, JavaScript's): seconds that large
+                # are thousands of years away.
+                occurred_at = from_timestamp(seconds / 1000 if seconds > 1e11 else seconds)
             else:
                 occurred_at = from_iso(when)
         except ValueError:
@@ -108,5 +116,8 @@ class Generic(FormTool):
         def lookup(ref: str) -> object:
             return _path(document, ref)
 
-        typed = {"email": lookup("email"), "phone": lookup("phone")}
+        typed = {
+            "email": next(filter(None, map(lookup, self.default_email)), None),
+            "phone": next(filter(None, map(lookup, self.default_phone)), None),
+        }
         return Submitted(event_id=event_id, occurred_at=occurred_at, lookup=lookup, typed=typed)

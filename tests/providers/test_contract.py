@@ -27,6 +27,7 @@ from bridge.sandbox import Sandbox
 from tests.providers import (
     test_brevo,
     test_generic,
+    test_hubspot,
     test_mailgun,
     test_mailjet,
     test_mandrill,
@@ -144,6 +145,30 @@ class Generic(Contract):
 
     def forge(self, body: bytes) -> dict[str, str]:
         return {**JSON, "Authorization": "Bearer not-the-token"}
+
+
+class HubSpot(Contract):
+    """A workflow's contact, signed v3, asking to unsubscribe (the table's action)."""
+
+    name = "hubspot"
+    settings: ClassVar[dict[str, Any]] = {
+        "client_secret": test_hubspot.SECRET,
+        "action": "unsubscribe",
+        "occurred_at": "when",
+    }
+    unreadable = (b"{not json", b"[]", b'{"email": "a@example.com", "when": "soon"}')
+
+    def sample(self, email: str, at: int) -> bytes:
+        return json.dumps({**test_hubspot.contact(email), "when": at * 1000}).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_hubspot.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_hubspot.signed(body, secret="not-the-secret-0123456")
+
+    def signed_unreadable(self) -> Post:
+        return b"[]", self.sign(b"[]")
 
 
 class Mailgun(Contract):
@@ -431,6 +456,7 @@ class Webflow(Contract):
 CONTRACTS: list[type[Contract]] = [
     Brevo,
     Generic,
+    HubSpot,
     Mailgun,
     Mailjet,
     Mandrill,
