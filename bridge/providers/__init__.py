@@ -42,6 +42,7 @@ PROVIDERS = {
     "tally": "bridge.providers.tally:Tally",
     "webflow": "bridge.providers.webflow:Webflow",
     "hubspot": "bridge.providers.hubspot:HubSpot",
+    "jotform": "bridge.providers.jotform:Jotform",
 }
 _COMMON = ("types", "complaints", "bounces")
 

@@ -29,7 +29,7 @@ from .token_auth import bearer, check_token, query_token
 MAX_ID = 200
 
 
-def _path(document: Any, ref: str) -> object:
+def path_value(document: Any, ref: str) -> object:
     """The value at a field name, or a dotted path through objects and lists; None if absent."""
     if isinstance(document, dict) and ref in document:
         return document[ref]
@@ -95,11 +95,11 @@ class Generic(FormTool):
         if self._id is None:
             event_id = "sha256:" + hashlib.sha256(delivery.body).hexdigest()
         else:
-            value = _path(document, self._id)
+            value = path_value(document, self._id)
             if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
                 raise Malformed(f"no {self._id!r} field (the table's id) in the body")
             event_id = str(value)[:MAX_ID]
-        when = _path(document, self._when)
+        when = path_value(document, self._when)
         try:
             if when is None or when == "":
                 occurred_at = delivery.received_at
@@ -114,7 +114,7 @@ class Generic(FormTool):
             raise Malformed(f"{self._when}: not an ISO 8601 time or Unix seconds") from None
 
         def lookup(ref: str) -> object:
-            return _path(document, ref)
+            return path_value(document, ref)
 
         typed = {
             "email": next(filter(None, map(lookup, self.default_email)), None),

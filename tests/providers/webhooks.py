@@ -75,10 +75,15 @@ def delivery(
 
 
 def post(
-    client: TestClient, provider: str, body: bytes, headers: Mapping[str, str] | None = None
+    client: TestClient,
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    query: str = "",
 ) -> httpx.Response:
-    """A delivery posted to the provider's webhook."""
-    return client.post(f"/webhooks/{provider}", content=body, headers=dict(headers or {}))
+    """A delivery posted to the provider's webhook (`query`: a token in its URL, `?token=`)."""
+    url = f"/webhooks/{provider}{query}"
+    return client.post(url, content=body, headers=dict(headers or {}))
 
 
 def toml_table(name: str, table: Mapping[str, Any]) -> str:
@@ -152,12 +157,14 @@ def assert_signup_makes_a_lead(
     *,
     email: str,
     type_id: str,
+    query: str = "",
+    forged_query: str = "",
 ) -> RequestRecord:
     """A form tool's signed signup: refused forged, recorded once, a lead receiving the type."""
-    assert post(client, provider, body, forged).status_code == 401
-    first = post(client, provider, body, headers)
+    assert post(client, provider, body, forged, forged_query).status_code == 401
+    first = post(client, provider, body, headers, query)
     assert first.text == "ok: 1 recorded, 0 duplicate, 0 ignored, 0 invalid\n"
-    again = post(client, provider, body, headers)
+    again = post(client, provider, body, headers, query)
     assert again.text == "ok: 0 recorded, 1 duplicate, 0 ignored, 0 invalid\n"
     apply_all(client)
     [record] = recorded(client)
