@@ -151,6 +151,9 @@ class Standard(Provider):
         if consent_text is not None:
             context["consent_text"] = consent_text
             context["consent_text_sha256"] = text_sha256(consent_text)
+        # A lead is made from an email or phone; an external id alone names no one Intercom
+        # could create.
+        can_create = self.create and bool(identity.email or identity.phone)
         parsed = Parsed()
         for key, wanted in (("subscribe", Wanted.SUBSCRIBED), ("unsubscribe", Wanted.UNSUBSCRIBED)):
             scope = _scope(key, body.get(key))
@@ -166,7 +169,7 @@ class Standard(Provider):
                     source=self.name,
                     event_id=f"{message_id}:{key}",
                     context={**context, "action": key},
-                    create=NewContact(name=name) if subscribe and self.create else None,
+                    create=NewContact(name=name) if subscribe and can_create else None,
                 )
             )
         if not parsed.requests:

@@ -12,11 +12,17 @@ import pytest
 from uvicorn.protocols.utils import get_path_with_query_string
 
 from bridge.consent import Channel, NewContact, Scope, Wanted
-from bridge.providers import Malformed, Provider, Rejected, provider_class, provider_settings
+from bridge.providers import Malformed, Rejected
 from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
 from bridge.web.access_log import AccessLogTokenFilter
-from tests.providers.webhooks import apply_all, bridge_with, delivery, make_provider, recorded
+from tests.providers.webhooks import (
+    apply_all,
+    bridge_with,
+    delivery,
+    form_tool,
+    recorded,
+)
 
 TOKEN = "gen-3b1f0c9e7a4d4f6b8e2c5a9d1f7e3b6c"
 SIGNUP = {"token": TOKEN, "types": ["93"], "consent": "agree"}
@@ -25,18 +31,13 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def tool(name: str, table: dict[str, Any]) -> Provider:
-    """A form tool from its table (which may have a `name` key, unlike `make_provider`'s)."""
-    return provider_class(name)(provider_settings(name, table))
-
-
 def body(**fields: Any) -> bytes:
     """A JSON body."""
     return json.dumps(fields).encode()
 
 
 async def test_the_token_as_bearer_or_in_the_query_and_nothing_else() -> None:
-    provider = make_provider("generic", **SIGNUP)
+    provider = form_tool("generic", SIGNUP)
     payload = body(email="a@example.com")
     await provider.verify(delivery(payload, BEARER), None)  # type: ignore[arg-type]
     await provider.verify(delivery(payload, path=f"/webhooks/generic?x=1&token={TOKEN}"), None)  # type: ignore[arg-type]
@@ -55,7 +56,7 @@ async def test_the_token_as_bearer_or_in_the_query_and_nothing_else() -> None:
 
 
 def test_dotted_paths_the_id_and_the_time_map_a_json_body() -> None:
-    provider = tool(
+    provider = form_tool(
         "generic",
         {
             **SIGNUP,
@@ -90,7 +91,7 @@ def test_dotted_paths_the_id_and_the_time_map_a_json_body() -> None:
 
 
 def test_a_form_body_an_unticked_box_and_an_unusable_address() -> None:
-    provider = make_provider("generic", **SIGNUP)
+    provider = form_tool("generic", SIGNUP)
     form = urlencode({"email": "b@example.com", "phone": "+353871234567", "agree": "yes"})
     [request] = provider.parse(delivery(form.encode(), FORM)).requests
     assert (request.identity.email, request.identity.phone) == ("b@example.com", "+353871234567")
@@ -106,7 +107,7 @@ def test_a_form_body_an_unticked_box_and_an_unusable_address() -> None:
 
 
 def test_an_unsubscribe_table_without_types_is_the_email_channel() -> None:
-    provider = make_provider("generic", token=TOKEN, action="unsubscribe")
+    provider = form_tool("generic", {"token": TOKEN, "action": "unsubscribe"})
     [request] = provider.parse(delivery(body(email="c@example.com"), JSON)).requests
     assert (request.wanted, request.scope, request.create) == (
         Wanted.UNSUBSCRIBED,
@@ -131,7 +132,7 @@ def test_an_unsubscribe_table_without_types_is_the_email_channel() -> None:
 )
 def test_start_up_refuses_a_wrong_table(table: dict[str, Any], problem: str) -> None:
     with pytest.raises(SettingsError, match=f"BRIDGE_CONFIG.providers.generic.{problem}"):
-        make_provider("generic", **table)
+        form_tool("generic", table)
 
 
 def test_a_query_token_never_reaches_the_access_log() -> None:

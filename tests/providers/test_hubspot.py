@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bridge.consent import NewContact, Scope, Wanted
-from bridge.providers import Provider, Rejected, provider_class, provider_settings
+from bridge.providers import Rejected
 from bridge.providers.hubspot import sign_hubspot, signed_uri
 from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
@@ -21,6 +21,7 @@ from tests.providers.webhooks import (
     assert_signup_makes_a_lead,
     bridge_with,
     delivery,
+    form_tool,
     sample,
     vectors,
 )
@@ -35,11 +36,6 @@ SIGNUP = {
     "occurred_at": "properties.lastmodifieddate.value",
 }
 URL = f"{PUBLIC_URL}/webhooks/hubspot"
-
-
-def tool(table: dict[str, Any]) -> Provider:
-    """The provider from its table."""
-    return provider_class("hubspot")(provider_settings("hubspot", table))
 
 
 def contact(email: str | None = None, at_ms: int | None = None) -> dict[str, Any]:
@@ -63,7 +59,7 @@ def signed(body: bytes, secret: str = SECRET, url: str = URL) -> dict[str, str]:
 
 
 async def test_the_sdk_v3_vector_verifies_at_its_time_and_tampering_does_not() -> None:
-    provider = tool({**SIGNUP, "client_secret": VECTOR["client_secret"]})
+    provider = form_tool("hubspot", {**SIGNUP, "client_secret": VECTOR["client_secret"]})
     at = datetime.fromtimestamp(int(VECTOR["v3_timestamp_ms"]) / 1000, UTC)
     headers = {
         "X-HubSpot-Request-Timestamp": VECTOR["v3_timestamp_ms"],
@@ -86,7 +82,7 @@ async def test_the_sdk_v3_vector_verifies_at_its_time_and_tampering_does_not() -
         with pytest.raises(Rejected):
             await provider.verify(wrong, None)  # type: ignore[arg-type]
     with pytest.raises(Rejected):
-        await tool(SIGNUP).verify(genuine, None)  # type: ignore[arg-type]
+        await form_tool("hubspot", SIGNUP).verify(genuine, None)  # type: ignore[arg-type]
 
 
 def test_the_uri_is_signed_with_hubspots_characters_decoded() -> None:
@@ -97,7 +93,7 @@ def test_the_uri_is_signed_with_hubspots_characters_decoded() -> None:
 
 def test_a_workflow_contact_maps_by_dotted_path_with_its_defaults() -> None:
     body = json.dumps(SAMPLE).encode()
-    [request] = tool(SIGNUP).parse(delivery(body)).requests
+    [request] = form_tool("hubspot", SIGNUP).parse(delivery(body)).requests
     assert (request.identity.email, request.identity.phone) == (
         "laura@example.com",
         "+353871234567",
@@ -111,7 +107,7 @@ def test_a_workflow_contact_maps_by_dotted_path_with_its_defaults() -> None:
     assert request.occurred_at == datetime.fromtimestamp(1_693_657_500, UTC)  # milliseconds
     unticked = contact()
     unticked["properties"]["newsletter_opt_in"]["value"] = "false"
-    assert tool(SIGNUP).parse(delivery(json.dumps(unticked).encode())).ignored == 1
+    assert form_tool("hubspot", SIGNUP).parse(delivery(json.dumps(unticked).encode())).ignored == 1
 
 
 def test_the_signed_contact_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:

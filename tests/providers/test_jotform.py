@@ -11,19 +11,20 @@ from typing import Any
 import pytest
 
 from bridge.consent import NewContact, Scope, Wanted
-from bridge.providers import Malformed, Provider, Rejected, provider_class, provider_settings
+from bridge.providers import Malformed, Rejected
 from bridge.sandbox import Sandbox
-from tests.providers.webhooks import assert_signup_makes_a_lead, bridge_with, delivery, sample
+from tests.providers.webhooks import (
+    assert_signup_makes_a_lead,
+    bridge_with,
+    delivery,
+    form_tool,
+    sample,
+)
 
 TOKEN = "jot-9f2c4e7a1b3d5f6a8c0e2b4d6f8a1c3e5b7d9f0a"
 SAMPLE: dict[str, Any] = sample("jotform-submission.constructed.json")["fields"]
 SIGNUP = {"token": TOKEN, "types": ["93"], "consent": "newsletter", "name": "q3_name"}
 PATH = f"/webhooks/jotform?token={TOKEN}"
-
-
-def tool(table: dict[str, Any]) -> Provider:
-    """The provider from its table."""
-    return provider_class("jotform")(provider_settings("jotform", table))
 
 
 def fields(email: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def multipart(found: dict[str, Any], boundary: str | None = None) -> tuple[bytes
 
 
 async def test_only_the_urls_token_proves_it() -> None:
-    provider = tool(SIGNUP)
+    provider = form_tool("jotform", SIGNUP)
     body, headers = multipart(SAMPLE)
     await provider.verify(delivery(body, headers, path=PATH), None)  # type: ignore[arg-type]
     for wrong in (
@@ -63,7 +64,7 @@ async def test_only_the_urls_token_proves_it() -> None:
 
 
 def test_the_sample_maps_by_key_by_name_and_by_type() -> None:
-    [request] = tool(SIGNUP).parse(delivery(*multipart(SAMPLE))).requests
+    [request] = form_tool("jotform", SIGNUP).parse(delivery(*multipart(SAMPLE))).requests
     assert (request.identity.email, request.identity.phone) == (
         "laura@example.com",
         "+353871234567",
@@ -74,7 +75,7 @@ def test_the_sample_maps_by_key_by_name_and_by_type() -> None:
         NewContact(name="Laura Sosa"),
     )
     assert (request.event_id, request.context["form"]) == ("5712345678901234567", "231234567890123")
-    by_path = tool({**SIGNUP, "name": "name.first", "email": "q4_email"})
+    by_path = form_tool("jotform", {**SIGNUP, "name": "name.first", "email": "q4_email"})
     [again] = by_path.parse(delivery(*multipart(SAMPLE))).requests
     assert (again.identity.email, again.create) == ("laura@example.com", NewContact(name="Laura"))
 
@@ -82,12 +83,12 @@ def test_the_sample_maps_by_key_by_name_and_by_type() -> None:
 def test_an_unticked_box_is_ignored_and_a_broken_form_is_malformed() -> None:
     unticked = fields()
     unticked["rawRequest"]["q6_newsletter"] = []
-    assert tool(SIGNUP).parse(delivery(*multipart(unticked))).ignored == 1
+    assert form_tool("jotform", SIGNUP).parse(delivery(*multipart(unticked))).ignored == 1
     for broken in (fields(submissionID=""), fields(rawRequest="{not json")):
         with pytest.raises(Malformed):
-            tool(SIGNUP).parse(delivery(*multipart(broken)))
+            form_tool("jotform", SIGNUP).parse(delivery(*multipart(broken)))
     with pytest.raises(Malformed, match="multipart"):
-        tool(SIGNUP).parse(delivery(b"{}", {"Content-Type": "application/json"}))
+        form_tool("jotform", SIGNUP).parse(delivery(b"{}", {"Content-Type": "application/json"}))
 
 
 def test_the_sample_posted_with_its_token_makes_a_lead_once(

@@ -119,6 +119,13 @@ def test_without_occurred_at_it_happened_when_it_arrived_and_create_can_be_off()
     )
 
 
+def test_an_external_id_alone_makes_no_lead() -> None:
+    provider = make_provider("standard", secret=SECRET)
+    payload = body(external_id="u-42", subscribe=["93"])
+    [request] = provider.parse(delivery(payload, {"webhook-id": "m"}, received_at=NOW)).requests
+    assert (request.identity.external_id, request.create) == ("u-42", None)
+
+
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [

@@ -10,10 +10,16 @@ from typing import Any
 import pytest
 
 from bridge.consent import NewContact, Scope, Wanted
-from bridge.providers import Provider, Rejected, provider_class, provider_settings
+from bridge.providers import Rejected
 from bridge.providers.body_hmac import sign_body
 from bridge.sandbox import Sandbox
-from tests.providers.webhooks import assert_signup_makes_a_lead, bridge_with, delivery, sample
+from tests.providers.webhooks import (
+    assert_signup_makes_a_lead,
+    bridge_with,
+    delivery,
+    form_tool,
+    sample,
+)
 
 SECRET = "tally-signing-secret-0123456789"
 SAMPLE: dict[str, Any] = sample("tally-form_response.constructed.json")
@@ -22,11 +28,6 @@ SIGNUP = {"signing_secret": SECRET, "types": ["93"], "consent": "Newsletter", "n
 # -binary | base64.
 OPENSSL_BODY = b'{"eventId":"a4b2","eventType":"FORM_RESPONSE"}'
 OPENSSL_SIGNATURE = "s+lB9F4h0CGiaZgOoJSeTVLNjYQl3n0NajQmKswxAjQ="
-
-
-def tool(table: dict[str, Any]) -> Provider:
-    """The provider from its table."""
-    return provider_class("tally")(provider_settings("tally", table))
 
 
 def event(email: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
 
 
 async def test_the_signature_is_checked_on_the_raw_body_or_its_compact_json() -> None:
-    provider = tool(SIGNUP)
+    provider = form_tool("tally", SIGNUP)
     await provider.verify(delivery(OPENSSL_BODY, {"Tally-Signature": OPENSSL_SIGNATURE}), None)  # type: ignore[arg-type]
     # The same JSON, spaced: what JSON.stringify of the parsed body gives still verifies.
     spaced = b'{"eventId": "a4b2", "eventType": "FORM_RESPONSE"}'
@@ -63,7 +64,7 @@ async def test_the_signature_is_checked_on_the_raw_body_or_its_compact_json() ->
 
 
 def test_the_sample_maps_by_label_and_by_type() -> None:
-    [request] = tool(SIGNUP).parse(delivery(json.dumps(SAMPLE).encode())).requests
+    [request] = form_tool("tally", SIGNUP).parse(delivery(json.dumps(SAMPLE).encode())).requests
     assert (request.identity.email, request.identity.phone) == (
         "laura@example.com",
         "+353871234567",
@@ -79,20 +80,24 @@ def test_the_sample_maps_by_label_and_by_type() -> None:
         "VwbNEw",
     )
     assert request.occurred_at.isoformat() == "2023-06-28T15:00:21+00:00"
-    by_key = tool({"signing_secret": SECRET, "types": ["93"], "email": "question_nPpDr6"})
+    by_key = form_tool(
+        "tally", {"signing_secret": SECRET, "types": ["93"], "email": "question_nPpDr6"}
+    )
     assert by_key.parse(delivery(json.dumps(SAMPLE).encode())).requests[0].identity.email
 
 
 def test_an_unticked_box_and_other_events_are_ignored() -> None:
     unticked = event()
     unticked["data"]["fields"][3]["value"] = []
-    parsed = tool(SIGNUP).parse(delivery(json.dumps(unticked).encode()))
+    parsed = form_tool("tally", SIGNUP).parse(delivery(json.dumps(unticked).encode()))
     assert (parsed.requests, parsed.ignored) == ([], 1)
     per_option = {**SIGNUP, "consent": "question_w4Q6Ny_5c1fca9c-2b1b-4b0a-8c4e-6a0b9fb1b2f3"}
     unticked["data"]["fields"][4]["value"] = False
-    assert tool(per_option).parse(delivery(json.dumps(unticked).encode())).ignored == 1
+    assert (
+        form_tool("tally", per_option).parse(delivery(json.dumps(unticked).encode())).ignored == 1
+    )
     other = event(eventType="FORM_DELETED")
-    assert tool(SIGNUP).parse(delivery(json.dumps(other).encode())).ignored == 1
+    assert form_tool("tally", SIGNUP).parse(delivery(json.dumps(other).encode())).ignored == 1
 
 
 def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:

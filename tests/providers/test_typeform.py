@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 
 from bridge.consent import NewContact, Scope, Wanted
-from bridge.providers import Provider, Rejected, provider_class, provider_settings
+from bridge.providers import Rejected
 from bridge.providers.body_hmac import sign_body
 from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
-from tests.providers.webhooks import assert_signup_makes_a_lead, bridge_with, delivery, sample
+from tests.providers.webhooks import (
+    assert_signup_makes_a_lead,
+    bridge_with,
+    delivery,
+    form_tool,
+    sample,
+)
 
 SECRET = "typeform-webhook-secret-0123456789"
 SAMPLE: dict[str, Any] = sample("typeform-form_response.constructed.json")
@@ -29,11 +35,6 @@ SIGNUP = {
 # -binary | base64.
 OPENSSL_BODY = b'{"event_id":"LtWXD3crgy","event_type":"form_response"}'
 OPENSSL_SIGNATURE = "sha256=DhdPHbuwS3ASC6Z8UK1lYfde9Fp1d6PITS5hIhZNF5Y="
-
-
-def tool(table: dict[str, Any]) -> Provider:
-    """The provider from its table."""
-    return provider_class("typeform")(provider_settings("typeform", table))
 
 
 def response(**changes: Any) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
 
 
 async def test_the_signature_is_checked_on_the_raw_body() -> None:
-    provider = tool(SIGNUP)
+    provider = form_tool("typeform", SIGNUP)
     await provider.verify(delivery(OPENSSL_BODY, {"Typeform-Signature": OPENSSL_SIGNATURE}), None)  # type: ignore[arg-type]
     refused = [
         (OPENSSL_BODY + b" ", OPENSSL_SIGNATURE),
@@ -69,7 +70,7 @@ async def test_the_signature_is_checked_on_the_raw_body() -> None:
 
 
 def test_the_sample_maps_by_ref_with_its_proof() -> None:
-    [request] = tool(SIGNUP).parse(delivery(json.dumps(SAMPLE).encode())).requests
+    [request] = form_tool("typeform", SIGNUP).parse(delivery(json.dumps(SAMPLE).encode())).requests
     assert (request.identity.email, request.identity.phone) == (
         "laura@example.com",
         "+353871234567",
@@ -88,20 +89,22 @@ def test_the_sample_maps_by_ref_with_its_proof() -> None:
 def test_an_unticked_box_a_partial_response_and_mapping_by_id_or_hidden_field() -> None:
     unticked = response()
     unticked["form_response"]["answers"][4]["boolean"] = False
-    parsed = tool(SIGNUP).parse(delivery(json.dumps(unticked).encode()))
+    parsed = form_tool("typeform", SIGNUP).parse(delivery(json.dumps(unticked).encode()))
     assert (parsed.requests, parsed.ignored) == ([], 1)
     partial = {**SAMPLE, "event_type": "form_response_partial"}
-    assert tool(SIGNUP).parse(delivery(json.dumps(partial).encode())).ignored == 1
-    by_id = tool({"secret": SECRET, "types": ["93"], "email": "SMEUb7VJz92Q", "name": "source"})
+    assert form_tool("typeform", SIGNUP).parse(delivery(json.dumps(partial).encode())).ignored == 1
+    by_id = form_tool(
+        "typeform", {"secret": SECRET, "types": ["93"], "email": "SMEUb7VJz92Q", "name": "source"}
+    )
     [request] = by_id.parse(delivery(json.dumps(SAMPLE).encode())).requests
     assert (request.identity.email, request.create) == ("laura@example.com", NewContact(name="ads"))
 
 
 def test_start_up_refuses_a_short_secret_and_double_opt_in() -> None:
     with pytest.raises(SettingsError, match=r"providers\.typeform\.secret: too short"):
-        tool({**SIGNUP, "secret": "short"})
+        form_tool("typeform", {**SIGNUP, "secret": "short"})
     with pytest.raises(SettingsError, match=r"providers\.typeform\.confirm"):
-        tool({**SIGNUP, "confirm": "email"})
+        form_tool("typeform", {**SIGNUP, "confirm": "email"})
 
 
 def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 
 from bridge.consent import NewContact, Scope, Wanted
-from bridge.providers import Provider, Rejected, provider_class, provider_settings
+from bridge.providers import Rejected
 from bridge.providers.webflow import sign_webflow
 from bridge.sandbox import Sandbox
-from tests.providers.webhooks import assert_signup_makes_a_lead, bridge_with, delivery, sample
+from tests.providers.webhooks import (
+    assert_signup_makes_a_lead,
+    bridge_with,
+    delivery,
+    form_tool,
+    sample,
+)
 
 SECRET = "webflow-webhook-secret-0123456789"
 SAMPLE: dict[str, Any] = sample("webflow-form_submission.json")
@@ -26,11 +32,6 @@ OPENSSL_TIMESTAMP = "1700000000000"
 OPENSSL_BODY = b'{"triggerType":"form_submission"}'
 OPENSSL_SIGNATURE = "5880af3b40bcc0af476f3d89209a6024462105ae1910344995f25164bdecd19c"
 AT = datetime.fromtimestamp(1_700_000_000, UTC)
-
-
-def tool(table: dict[str, Any]) -> Provider:
-    """The provider from its table."""
-    return provider_class("webflow")(provider_settings("webflow", table))
 
 
 def submission(email: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def signed(body: bytes, secret: str = SECRET, at: float | None = None) -> dict[s
 
 
 async def test_the_signature_covers_the_timestamp_and_the_body_within_five_minutes() -> None:
-    provider = tool(SIGNUP)
+    provider = form_tool("webflow", SIGNUP)
     headers = {"x-webflow-timestamp": OPENSSL_TIMESTAMP, "x-webflow-signature": OPENSSL_SIGNATURE}
     await provider.verify(delivery(OPENSSL_BODY, headers, received_at=AT), None)  # type: ignore[arg-type]
     later = OPENSSL_TIMESTAMP[:-1] + "1"
@@ -70,12 +71,12 @@ async def test_the_signature_covers_the_timestamp_and_the_body_within_five_minut
         with pytest.raises(Rejected):
             await provider.verify(delivery(body, changed, received_at=when), None)  # type: ignore[arg-type]
     with pytest.raises(Rejected):
-        other = tool({**SIGNUP, "secret": "another-secret-0123456789"})
+        other = form_tool("webflow", {**SIGNUP, "secret": "another-secret-0123456789"})
         await other.verify(delivery(OPENSSL_BODY, headers, received_at=AT), None)  # type: ignore[arg-type]
 
 
 def test_the_documented_sample_maps_by_field_name() -> None:
-    parsed = tool(SIGNUP).parse(delivery(json.dumps(SAMPLE).encode()))
+    parsed = form_tool("webflow", SIGNUP).parse(delivery(json.dumps(SAMPLE).encode()))
     [request] = parsed.requests
     # The sample's phone is a bare number (15550000000): not international, so it is left
     # out and noted, and the email carries the signup.
@@ -95,10 +96,12 @@ def test_the_documented_sample_maps_by_field_name() -> None:
 
 def test_other_triggers_and_an_unticked_box_are_ignored() -> None:
     other = {**SAMPLE, "triggerType": "site_publish"}
-    assert tool(SIGNUP).parse(delivery(json.dumps(other).encode())).ignored == 1
+    assert form_tool("webflow", SIGNUP).parse(delivery(json.dumps(other).encode())).ignored == 1
     found = submission()
     found["payload"]["data"]["Newsletter"] = "false"
-    parsed = tool({**SIGNUP, "consent": "Newsletter"}).parse(delivery(json.dumps(found).encode()))
+    parsed = form_tool("webflow", {**SIGNUP, "consent": "Newsletter"}).parse(
+        delivery(json.dumps(found).encode())
+    )
     assert (parsed.requests, parsed.ignored) == ([], 1)
 
 

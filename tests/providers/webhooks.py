@@ -56,6 +56,11 @@ def make_provider(name: str, **table: Any) -> Provider:
     return provider_class(name)(provider_settings(name, table))
 
 
+def form_tool(name: str, table: Mapping[str, Any]) -> Provider:
+    """A form tool built from its table (which may have a `name` key, unlike `make_provider`'s)."""
+    return provider_class(name)(provider_settings(name, table))
+
+
 def delivery(
     body: bytes,
     headers: Mapping[str, str] | None = None,
