@@ -23,8 +23,9 @@ ALLOWED: dict[str, set[str]] = {
     "branding": BASE | {"settings"},
     "ledger": BASE,
     "metrics": BASE | {"ledger"},
-    "providers": BASE | {"settings"},
     "forms": BASE | {"settings"},  # the bridge's own forms: settings, submissions, spam
+    # Form tools (Typeform, Tally, ...) map their fields with the forms' own checks.
+    "providers": BASE | {"settings", "forms"},
     "preferences": BASE | {"intercom", "ledger"},
     "worker": BASE | {"intercom", "ledger", "metrics", "settings"},
     "sandbox": BASE,

@@ -83,15 +83,19 @@ class Form:
         return hashlib.sha256(self.consent_text.encode()).hexdigest()
 
 
-class _Table:
-    """One form's table, read key by key; errors name `BRIDGE_CONFIG.forms.NAME.key`."""
+class Table:
+    """One table, read key by key; errors name `BRIDGE_CONFIG.forms.NAME.key`.
 
-    def __init__(self, name: str, table: Mapping[str, Any]) -> None:
+    A form tool's `[providers.NAME]` table is read with the same checks (`section`).
+    """
+
+    def __init__(self, name: str, table: Mapping[str, Any], section: str = "forms") -> None:
         self.name = name
         self.table = table
+        self.section = section
 
     def error(self, key: str, problem: str) -> SettingsError:
-        return SettingsError(f"BRIDGE_CONFIG.forms.{self.name}.{key}: {problem}")
+        return SettingsError(f"BRIDGE_CONFIG.{self.section}.{self.name}.{key}: {problem}")
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.table.get(key, default)
@@ -130,7 +134,8 @@ class _Table:
         return value
 
 
-def _action(table: _Table) -> FormAction:
+def read_action(table: Table) -> FormAction:
+    """The `action` setting (default subscribe); "manage" is refused until it is built."""
     value = table.table.get("action", "subscribe")
     if value == "manage":
         raise table.error("action", '"manage" (send me my preferences link) is not built yet')
@@ -140,7 +145,7 @@ def _action(table: _Table) -> FormAction:
         raise table.error("action", f"must be subscribe or unsubscribe (got {value!r})") from None
 
 
-def _confirm(table: _Table) -> None:
+def _confirm(table: Table) -> None:
     value = table.table.get("confirm", "none")
     if value == "email":
         raise table.error("confirm", '"email" (double opt-in) is not built yet; use "none"')
@@ -148,7 +153,7 @@ def _confirm(table: _Table) -> None:
         raise table.error("confirm", f'must be "none" (got {value!r})')
 
 
-def _types(table: _Table) -> tuple[str, ...]:
+def _types(table: Table) -> tuple[str, ...]:
     if "types" not in table.table:
         raise table.error("types", 'required: the Intercom subscription type ids, e.g. ["93"]')
     ids = table.items("types")
@@ -160,7 +165,7 @@ def _types(table: _Table) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def _fields(table: _Table) -> FieldNames:
+def _fields(table: Table) -> FieldNames:
     value = table.table.get("fields", {})
     if not isinstance(value, Mapping):
         raise table.error("fields", 'must be a table, e.g. { email = "your-email" }')
@@ -176,7 +181,7 @@ def _fields(table: _Table) -> FieldNames:
     return names
 
 
-def _origins(table: _Table) -> tuple[str, ...]:
+def _origins(table: Table) -> tuple[str, ...]:
     found = []
     for item in table.items("origins"):
         parts = urlsplit(item)
@@ -197,7 +202,7 @@ def _origins(table: _Table) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _redirect(table: _Table, allowed: set[str]) -> str | None:
+def _redirect(table: Table, allowed: set[str]) -> str | None:
     url = table.text("redirect")
     if url is None:
         return None
@@ -213,7 +218,7 @@ def _redirect(table: _Table, allowed: set[str]) -> str | None:
     return url
 
 
-def _consent_text(table: _Table, action: FormAction) -> str | None:
+def _consent_text(table: Table, action: FormAction) -> str | None:
     text = table.text("consent_text")
     if text is None and action is FormAction.SUBSCRIBE:
         raise table.error(
@@ -225,7 +230,8 @@ def _consent_text(table: _Table, action: FormAction) -> str | None:
     return text
 
 
-def _create(table: _Table, action: FormAction) -> bool:
+def read_create(table: Table, action: FormAction) -> bool:
+    """The `create` setting: on by default for signups, never for unsubscribes."""
     create = table.boolean("create", action is FormAction.SUBSCRIBE)
     if create and action is FormAction.UNSUBSCRIBE:
         raise table.error("create", "an unsubscribe form cannot create contacts")
@@ -239,11 +245,11 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
             f"BRIDGE_CONFIG.forms.{name}: a form's name is part of its URL: letters, digits, "
             "_ and -, 64 at most"
         )
-    read = _Table(name, table)
+    read = Table(name, table)
     unknown = sorted(set(table) - set(KEYS))
     if unknown:
         raise read.error(unknown[0], f"unknown setting (known: {', '.join(KEYS)})")
-    action = _action(read)
+    action = read_action(read)
     _confirm(read)
     origins = _origins(read)
     fields = _fields(read)
@@ -256,7 +262,7 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
         action=action,
         choose=read.boolean("choose", False),
         fields=fields,
-        create=_create(read, action),
+        create=read_create(read, action),
         consent_text=_consent_text(read, action),
         origins=origins,
         redirect=_redirect(read, {*origins, origin_of(public_url)}),

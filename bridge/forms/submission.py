@@ -64,8 +64,12 @@ def _phone(form: Form, fields: Sequence[tuple[str, str]]) -> str | None:
 
 
 def _name(form: Form, fields: Sequence[tuple[str, str]]) -> str | None:
-    field = form.fields.name
-    value = " ".join(_first(fields, field).split())
+    return clean_name(form.fields.name, _first(fields, form.fields.name))
+
+
+def clean_name(field: str, given: str) -> str | None:
+    """A person's name with its spaces tidied, or None if blank; InvalidField if unusable."""
+    value = " ".join(given.split())
     if len(value) > MAX_NAME:
         raise InvalidField("name", field, f"is longer than {MAX_NAME} characters")
     if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):

@@ -36,6 +36,13 @@ PROVIDERS = {
     "sparkpost": "bridge.providers.sparkpost:SparkPost",
     "resend": "bridge.providers.resend:Resend",
     "mailjet": "bridge.providers.mailjet:Mailjet",
+    "standard": "bridge.providers.standard:Standard",
+    "generic": "bridge.providers.generic:Generic",
+    "typeform": "bridge.providers.typeform:Typeform",
+    "tally": "bridge.providers.tally:Tally",
+    "webflow": "bridge.providers.webflow:Webflow",
+    "hubspot": "bridge.providers.hubspot:HubSpot",
+    "jotform": "bridge.providers.jotform:Jotform",
 }
 _COMMON = ("types", "complaints", "bounces")
 
@@ -90,6 +97,8 @@ def _types(name: str, value: object) -> dict[str, tuple[str, ...]]:
 
 def provider_settings(name: str, table: Mapping[str, Any]) -> ProviderSettings:
     """One `[providers.NAME]` table, its common settings checked."""
+    if name in PROVIDERS and not provider_class(name).list_types:
+        return ProviderSettings(name=name, values=dict(table))  # a form tool reads it all
     return ProviderSettings(
         name=name,
         types=_types(name, table.get("types")),

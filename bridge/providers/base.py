@@ -169,6 +169,9 @@ class Provider:
     # The field naming an event's kind, and the kinds that can change consent (see `_read`).
     event_field: ClassVar[str] = "event"
     consent_events: ClassVar[frozenset[str]] = frozenset()
+    # `types` maps the provider's lists to type ids; form tools take a plain list of type ids
+    # and read their whole table themselves.
+    list_types: ClassVar[bool] = True
 
     def __init__(self, settings: ProviderSettings, clock: Clock | None = None) -> None:
         self.settings = settings

@@ -1,4 +1,8 @@
-"""Keeps link tokens out of access logs: anyone holding one can change that person's consent."""
+"""Keeps tokens out of access logs: anyone holding one can change consent.
+
+Link tokens travel in the path; form tools that cannot sign (Jotform, the generic webhook)
+carry theirs in a `?token=` query, which uvicorn's access log line includes.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,15 @@ _TOKEN_PATH = re.compile(
     "^(" + "|".join(re.escape(prefix) for prefix in TOKEN_PREFIXES) + r")([^/?#\s]+)"
 )
 
+# A `token` query parameter, wherever it is in the query.
+_TOKEN_QUERY = re.compile(r"([?&]token=)([^&#\s]*)", re.IGNORECASE)
+
 
 def mask_path(path: str) -> str:
-    """A request path with any link token shortened."""
-    return _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
+    """A request path (and query) with any link or webhook token shortened."""
+    path = _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
+    # A webhook's token is a long-lived shared secret: none of it is shown.
+    return _TOKEN_QUERY.sub(lambda m: m.group(1) + "…", path)
 
 
 class AccessLogTokenFilter(logging.Filter):

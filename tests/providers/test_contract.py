@@ -26,6 +26,9 @@ from bridge.providers import Malformed
 from bridge.sandbox import Sandbox
 from tests.providers import (
     test_brevo,
+    test_generic,
+    test_hubspot,
+    test_jotform,
     test_mailgun,
     test_mailjet,
     test_mandrill,
@@ -34,10 +37,15 @@ from tests.providers import (
     test_sendgrid,
     test_ses,
     test_sparkpost,
+    test_standard,
+    test_tally,
+    test_typeform,
+    test_webflow,
     webhooks,
 )
 
-Post = tuple[bytes, dict[str, str]]
+# A body and its headers, and for a sender whose token travels in the URL, its query.
+Post = tuple[bytes, dict[str, str]] | tuple[bytes, dict[str, str], str]
 JANE = "63a07ddf05a32042dffac965"
 AMELIE = "63a07de105a32042dffac970"  # opted in to type 95 in the sandbox
 NEWER, OLDER = 1_700_000_060, 1_700_000_000
@@ -57,6 +65,8 @@ class Contract:
     recorded: ClassVar[int] = 1  # the requests its sample makes
     malformed_status: ClassVar[int] = 400  # its answer to a verified body it can't read
     head_status: ClassVar[int] = 405
+    # Whether its deliveries say when they happened; one that doesn't is ordered by arrival.
+    timed: ClassVar[bool] = True
     unreadable: ClassVar[tuple[bytes, ...]]  # bodies it can't read; the first is posted signed
 
     def table(self, tmp_path: Path) -> dict[str, Any]:
@@ -117,6 +127,84 @@ class Brevo(Contract):
 
     def forge(self, body: bytes) -> dict[str, str]:
         return {"Authorization": "Bearer not-the-token"}
+
+
+class Generic(Contract):
+    """A token instead of a signature; a form-tool table asking to unsubscribe."""
+
+    name = "generic"
+    settings: ClassVar[dict[str, Any]] = {
+        "token": test_generic.TOKEN,
+        "action": "unsubscribe",
+        "id": "id",
+        "occurred_at": "at",
+    }
+    unreadable = (b"{not json", b"[]", b'{"email": "a@example.com"}', b"\xff")
+
+    def sample(self, email: str, at: int) -> bytes:
+        return test_generic.body(id=f"gen-{at}", email=email, at=iso(at))
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return {**JSON, **test_generic.BEARER}
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return {**JSON, "Authorization": "Bearer not-the-token"}
+
+
+class HubSpot(Contract):
+    """A workflow's contact, signed v3, asking to unsubscribe (the table's action)."""
+
+    name = "hubspot"
+    settings: ClassVar[dict[str, Any]] = {
+        "client_secret": test_hubspot.SECRET,
+        "action": "unsubscribe",
+        "occurred_at": "when",
+    }
+    unreadable = (b"{not json", b"[]", b'{"email": "a@example.com", "when": "soon"}')
+
+    def sample(self, email: str, at: int) -> bytes:
+        return json.dumps({**test_hubspot.contact(email), "when": at * 1000}).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_hubspot.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_hubspot.signed(body, secret="not-the-secret-0123456")
+
+    def signed_unreadable(self) -> Post:
+        return b"[]", self.sign(b"[]")
+
+
+class Jotform(Contract):
+    """The token is in the URL; a multipart submission asking to unsubscribe."""
+
+    name = "jotform"
+    timed = False
+    settings: ClassVar[dict[str, Any]] = {"token": test_jotform.TOKEN, "action": "unsubscribe"}
+    unreadable = (b"{}", b"submissionID=1&rawRequest=%7B%7D")  # not multipart
+
+    def sample(self, email: str, at: int) -> bytes:
+        body, _ = self.multipart(email, at)
+        return body
+
+    def multipart(self, email: str, at: int) -> tuple[bytes, dict[str, str]]:
+        # One boundary per (email, at), so that a retry is byte for byte the same.
+        found = test_jotform.fields(email, submissionID=f"jf-{at}")
+        return test_jotform.multipart(found, boundary=f"b{at}")
+
+    def signed(self, email: str, at: int) -> Post:
+        body, headers = self.multipart(email, at)
+        return body, headers, f"?token={test_jotform.TOKEN}"
+
+    def forged(self, email: str, at: int) -> Post:
+        body, headers = self.multipart(email, at)
+        return body, headers, "?token=guess"
+
+    def unsigned(self, email: str, at: int) -> Post:
+        return self.multipart(email, at)
+
+    def signed_unreadable(self) -> Post:
+        return self.unreadable[0], JSON, f"?token={test_jotform.TOKEN}"
 
 
 class Mailgun(Contract):
@@ -309,8 +397,103 @@ class SparkPost(BasicAuth):
         return test_sparkpost.body_of(event)
 
 
+class Standard(Contract):
+    """Our own body, signed with Standard Webhooks; an unsubscribe from the email channel."""
+
+    name = "standard"
+    settings: ClassVar[dict[str, Any]] = {"secret": test_standard.SECRET}
+    unreadable = (b"{not json", b"[]", b'{"email": "a@example.com"}', b'{"subscribe": ["93"]}')
+
+    def sample(self, email: str, at: int) -> bytes:
+        return test_standard.body(email=email, unsubscribe="email", occurred_at=iso(at))
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_standard.signed(body, msg_id="msg_" + hashlib.sha256(body).hexdigest()[:24])
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_standard.signed(body, secret=test_standard.OTHER)
+
+
+class Tally(Contract):
+    """A form response asking to unsubscribe (the table's action)."""
+
+    name = "tally"
+    settings: ClassVar[dict[str, Any]] = {
+        "signing_secret": test_tally.SECRET,
+        "action": "unsubscribe",
+    }
+    unreadable = (
+        b"{not json",
+        b"[]",
+        b'{"eventType": "FORM_RESPONSE"}',
+        b'{"eventType": "FORM_RESPONSE", "data": {}}',
+    )
+
+    def sample(self, email: str, at: int) -> bytes:
+        found = test_tally.event(email, eventId=f"tally-{at}")
+        found["data"]["createdAt"] = iso(at)
+        return json.dumps(found).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_tally.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_tally.signed(body, secret="not-the-secret-0123456")
+
+
+class Typeform(Contract):
+    """A form response asking to unsubscribe (the table's action)."""
+
+    name = "typeform"
+    settings: ClassVar[dict[str, Any]] = {"secret": test_typeform.SECRET, "action": "unsubscribe"}
+    unreadable = (
+        b"{not json",
+        b"[]",
+        b'{"event_type": "form_response"}',
+        b'{"event_type": "form_response", "form_response": {}}',
+    )
+
+    def sample(self, email: str, at: int) -> bytes:
+        event = test_typeform.response(submitted_at=iso(at))
+        event["event_id"] = f"tf-{at}"
+        event["form_response"]["answers"][2]["email"] = email
+        return json.dumps(event).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_typeform.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_typeform.signed(body, secret="not-the-secret-0123456")
+
+
+class Webflow(Contract):
+    """The documented form submission, asking to unsubscribe (the table's action)."""
+
+    name = "webflow"
+    settings: ClassVar[dict[str, Any]] = {"secret": test_webflow.SECRET, "action": "unsubscribe"}
+    unreadable = (
+        b"{not json",
+        b"[]",
+        b'{"triggerType": "form_submission"}',
+        b'{"triggerType": "form_submission", "payload": {"id": "x"}}',
+    )
+
+    def sample(self, email: str, at: int) -> bytes:
+        found = test_webflow.submission(email, id=f"wf-{at}", submittedAt=iso(at))
+        return json.dumps(found).encode()
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        return test_webflow.signed(body)
+
+    def forge(self, body: bytes) -> dict[str, str]:
+        return test_webflow.signed(body, secret="not-the-secret-0123456")
+
+
 CONTRACTS: list[type[Contract]] = [
     Brevo,
+    Generic,
+    HubSpot,
+    Jotform,
     Mailgun,
     Mailjet,
     Mandrill,
@@ -319,6 +502,10 @@ CONTRACTS: list[type[Contract]] = [
     SendGrid,
     SES,
     SparkPost,
+    Standard,
+    Tally,
+    Typeform,
+    Webflow,
 ]
 
 
@@ -406,6 +593,8 @@ def test_a_ledger_failure_is_a_503(
 def test_a_duplicate_or_older_unsubscribe_does_not_undo_a_later_choice(
     contract: Contract, tmp_path: Path, sandbox: Sandbox
 ) -> None:
+    if not contract.timed:
+        pytest.skip(f"{contract.name} sends no time: its deliveries are ordered by arrival")
     email, name, n = sandbox.contacts[AMELIE]["email"], contract.name, contract.recorded
     with webhooks.bridge_with(tmp_path, sandbox, {name: contract.table(tmp_path)}) as client:
         assert webhooks.post(client, name, *contract.signed(email, NEWER)).status_code == 200
@@ -425,6 +614,8 @@ def test_a_duplicate_or_older_unsubscribe_does_not_undo_a_later_choice(
 def test_an_older_unsubscribe_arriving_late_does_not_win(
     contract: Contract, tmp_path: Path, sandbox: Sandbox
 ) -> None:
+    if not contract.timed:
+        pytest.skip(f"{contract.name} sends no time: its deliveries are ordered by arrival")
     # Jane opted in to offers (95) on the preference page; an unsubscribe from an hour before
     # that arrives later (a retry after an outage). The newer choice stands.
     email, name = sandbox.contacts[JANE]["email"], contract.name

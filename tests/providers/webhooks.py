@@ -56,6 +56,11 @@ def make_provider(name: str, **table: Any) -> Provider:
     return provider_class(name)(provider_settings(name, table))
 
 
+def form_tool(name: str, table: Mapping[str, Any]) -> Provider:
+    """A form tool built from its table (which may have a `name` key, unlike `make_provider`'s)."""
+    return provider_class(name)(provider_settings(name, table))
+
+
 def delivery(
     body: bytes,
     headers: Mapping[str, str] | None = None,
@@ -75,10 +80,15 @@ def delivery(
 
 
 def post(
-    client: TestClient, provider: str, body: bytes, headers: Mapping[str, str] | None = None
+    client: TestClient,
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    query: str = "",
 ) -> httpx.Response:
-    """A delivery posted to the provider's webhook."""
-    return client.post(f"/webhooks/{provider}", content=body, headers=dict(headers or {}))
+    """A delivery posted to the provider's webhook (`query`: a token in its URL, `?token=`)."""
+    url = f"/webhooks/{provider}{query}"
+    return client.post(url, content=body, headers=dict(headers or {}))
 
 
 def toml_table(name: str, table: Mapping[str, Any]) -> str:
@@ -140,3 +150,29 @@ def apply_all(client: TestClient) -> None:
         await services.new_worker().run_until_idle()
 
     client.portal.call(drain)  # type: ignore[union-attr]
+
+
+def assert_signup_makes_a_lead(
+    client: TestClient,
+    sandbox: Sandbox,
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    forged: Mapping[str, str],
+    *,
+    email: str,
+    type_id: str,
+    query: str = "",
+    forged_query: str = "",
+) -> RequestRecord:
+    """A form tool's signed signup: refused forged, recorded once, a lead receiving the type."""
+    assert post(client, provider, body, forged, forged_query).status_code == 401
+    first = post(client, provider, body, headers, query)
+    assert first.text == "ok: 1 recorded, 0 duplicate, 0 ignored, 0 invalid\n"
+    again = post(client, provider, body, headers, query)
+    assert again.text == "ok: 0 recorded, 1 duplicate, 0 ignored, 0 invalid\n"
+    apply_all(client)
+    [record] = recorded(client)
+    [lead] = [c for c, v in sandbox.contacts.items() if v.get("email") == email]
+    assert sandbox.receives(lead, type_id)
+    return record
