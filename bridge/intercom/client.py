@@ -293,16 +293,10 @@ class IntercomClient:
             if value is not None
         }
         response = await self._send("POST", "/contacts", payload)
-        body = _decode(response)
-        contact_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(contact_id, str) or not contact_id:
-            raise IntercomError(
-                response.status_code,
-                f"create answer has no contact id: {_excerpt(response.text, self._token)!r}",
-                request_id=_request_id(response, body),
-                context="POST /contacts",
-            )
-        return CreatedContact(contact_id, response.status_code, _request_id(response, body))
+        contact_id, request_id = self._made_id(
+            response, "POST /contacts", "create answer has no contact id"
+        )
+        return CreatedContact(contact_id, response.status_code, request_id)
 
     async def send_email(
         self,
@@ -331,16 +325,25 @@ class IntercomClient:
             "to": {"type": role, "id": contact_id},
         }
         response = await self._send("POST", "/messages", payload)
-        answer = _decode(response)
-        message_id = answer.get("id") if isinstance(answer, dict) else None
-        if not isinstance(message_id, str) or not message_id:
+        message_id, request_id = self._made_id(
+            response, "POST /messages", "message answer has no message id"
+        )
+        return SentMessage(message_id, response.status_code, request_id)
+
+    def _made_id(
+        self, response: httpx.Response, context: str, missing: str
+    ) -> tuple[str, str | None]:
+        """The id of what a call made, and the call's request id; an answer without one fails."""
+        body = _decode(response)
+        made = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(made, str) or not made:
             raise IntercomError(
                 response.status_code,
-                f"message answer has no id: {_excerpt(response.text, self._token)!r}",
-                request_id=_request_id(response, answer),
-                context="POST /messages",
+                f"{missing}: {_excerpt(response.text, self._token)!r}",
+                request_id=_request_id(response, body),
+                context=context,
             )
-        return SentMessage(message_id, response.status_code, _request_id(response, answer))
+        return made, _request_id(response, body)
 
     async def search_contacts(
         self, query: dict[str, Any], *, per_page: int = 50
