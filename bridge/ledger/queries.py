@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import confirmations
 from .codec import (
     OUTCOME_COLUMNS,
     REQUEST_COLUMNS,
@@ -53,6 +54,7 @@ async def records(
         params,
     )
     outcomes = await outcomes_of(tx, [row["id"] for row in rows])
+    clicks = await confirmations.clicks(tx, [row["id"] for row in rows if row["confirm"]])
     return [
         RequestRecord(
             id=row["id"],
@@ -64,6 +66,7 @@ async def records(
             last_error=row["last_error"],
             outcomes=outcomes.get(row["id"], []),
             payload_sha256=row["payload_sha256"],
+            confirmation=clicks.get(row["id"]),
         )
         for row in rows
     ]
