@@ -35,6 +35,7 @@ from bridge.providers import Provider, load_providers
 from bridge.sandbox.seed import seeded_identity_keys
 from bridge.settings import Settings, SettingsError
 from bridge.worker import Worker
+from bridge.worker.confirmations import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ class Services:
             self.metrics,
             contacts=self.contacts,
             clock=self.clock,
+            mailer=Mailer(self.signer, self.settings.public_url, self.catalogs),
         )
 
     def start_worker(self) -> Worker:

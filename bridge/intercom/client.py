@@ -381,6 +381,17 @@ class IntercomClient:
         external_id: str | None = None,
     ) -> list[str]:
         """Ids of every contact (users and leads) whose one given field equals the value."""
+        roles = await self.find_contact_roles(email=email, phone=phone, external_id=external_id)
+        return list(roles)
+
+    async def find_contact_roles(
+        self,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        external_id: str | None = None,
+    ) -> dict[str, str]:
+        """Id -> role (user or lead) of every contact whose one given field equals the value."""
         given = {
             name: value
             for name, value in (("email", email), ("phone", phone), ("external_id", external_id))
@@ -390,7 +401,7 @@ class IntercomClient:
             raise ValueError("find_contact_ids needs exactly one of email, phone, external_id")
         [(field, value)] = given.items()
         contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
-        return [str(c["id"]) for c in contacts if c.get("id")]
+        return {str(c["id"]): str(c.get("role") or "user") for c in contacts if c.get("id")}
 
     async def _json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None

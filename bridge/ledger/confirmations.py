@@ -17,7 +17,8 @@ from .database import Row, Transaction, in_list
 from .models import ConfirmClick, Confirmed, Status
 
 AWAITING = Status.AWAITING_CONFIRMATION.value
-MESSAGE = "message"  # the outcome's action for the confirmation email
+# The outcome's action for the confirmation email; it concerns no type, so type_id is "".
+MESSAGE = "message"
 
 _FIND = """SELECT r.id, s.status, s.next_attempt_at, c.confirmed_at
 FROM consent_requests r

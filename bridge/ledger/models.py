@@ -110,6 +110,11 @@ class Claimed:
     messaged_at: datetime | None = None
     confirmed_at: datetime | None = None
 
+    @property
+    def since(self) -> datetime:
+        """When the request became the worker's to apply: received, or confirmed."""
+        return self.confirmed_at or self.received_at
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
