@@ -425,6 +425,12 @@ class Ledger:
             found = await queries.records(tx, request_id=request_id, limit=1)
         return found[0] if found else None
 
+    async def find(self, source: str, event_id: str) -> RequestRecord | None:
+        """The request (source, event_id) names, with its state and outcomes, or None."""
+        async with self.database.transaction(write=False) as tx:
+            found = await queries.records(tx, event=(source, event_id), limit=1)
+        return found[0] if found else None
+
     async def list_requests(
         self, *, status: Status | None = None, contact_key: str | None = None, limit: int = 100
     ) -> list[RequestRecord]:
