@@ -5,6 +5,6 @@ request with its proof, pure. `spam`: the honeypot and the signed fill time. `li
 per IP and per address. The endpoint that uses them is `bridge.web.forms`.
 """
 
-from .settings import FieldNames, Form, FormAction, form_settings, load_forms
+from .settings import DoubleOptIn, FieldNames, Form, FormAction, form_settings, load_forms
 
-__all__ = ["FieldNames", "Form", "FormAction", "form_settings", "load_forms"]
+__all__ = ["DoubleOptIn", "FieldNames", "Form", "FormAction", "form_settings", "load_forms"]
