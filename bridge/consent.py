@@ -145,6 +145,36 @@ class NewContact:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A request's need to be confirmed by its person first (double opt-in), and how.
+
+    The worker emails the person a signed link from the Intercom admin `admin_id`, in
+    `locale`, and the request waits until they click it, `days` at most. The words they
+    agreed to are the request's own proof (`context["consent_text"]`).
+    """
+
+    admin_id: str
+    days: int = 7
+    locale: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.admin_id or self.days < 1:
+            raise ValueError("a confirmation needs an admin id and at least one day")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A compact form for storage."""
+        found: dict[str, Any] = {"admin_id": self.admin_id, "days": self.days}
+        if self.locale:
+            found["locale"] = self.locale
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Confirmation:
+        """The inverse of `to_dict`."""
+        return cls(str(data["admin_id"]), int(data.get("days", 7)), data.get("locale"))
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentRequest:
     """One thing a person asked for, from one source, at one moment."""
 
@@ -156,6 +186,7 @@ class ConsentRequest:
     event_id: str
     context: Mapping[str, Any] = field(default_factory=dict)
     create: NewContact | None = None  # create a lead when no contact matches
+    confirm: Confirmation | None = None  # applied only once the person confirms by email
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:

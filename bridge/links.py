@@ -14,7 +14,9 @@ unsubscribe is as old as the unsubscribe link), so deriving links never extends 
 The undo button after an unsubscribe carries a token of its own: it names the unsubscribe it
 takes back and the types the person was receiving before it, and lasts `UNDO_MAX_AGE`. A
 signup form's `_t` field is a stamp of its own too: the form's name, signed when the page was
-served, so the endpoint can tell how long the page was open before it was sent.
+served, so the endpoint can tell how long the page was open before it was sent. A double
+opt-in link (`ConfirmLink`) names the request it confirms by its ledger key (source, event
+id), never an id a client chose, and lasts the days its form allows.
 """
 
 from __future__ import annotations
@@ -163,6 +165,16 @@ class _ClockedSigner(TimestampSigner):
         return stamped + self.sep + self.get_signature(stamped)
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmLink:
+    """What a double opt-in link confirms: the request (source, event_id), within `days`."""
+
+    source: str
+    event_id: str
+    days: int
+    locale: str | None = None
+
+
 class LinkSigner:
     """Signs and verifies link tokens for each purpose."""
 
@@ -184,6 +196,7 @@ class LinkSigner:
         # Undo buttons are not links: a salt of their own, and never a Purpose a link can have.
         self._undo = _ClockedSigner(keys, salt="bridge.undo", clock=clock)
         self._fill = _ClockedSigner(keys, salt="bridge.form_fill", clock=clock)
+        self._confirm = _ClockedSigner(keys, salt="bridge.confirm", clock=clock)
         self._max_age = max_age or {}
         self._clock = clock
 
@@ -256,6 +269,28 @@ class LinkSigner:
         if payload != form.encode():
             raise BadLink("this stamp was made for another form")
         return self._clock() - signed_at.timestamp()
+
+    def confirm_url(self, public_url: str, link: ConfirmLink) -> str:
+        """The double opt-in link emailed to a person: `{public_url}/confirm/{token}`."""
+        packed = [link.source, link.event_id, link.days, link.locale]
+        payload = base64.urlsafe_b64encode(json.dumps(packed, separators=(",", ":")).encode())
+        token = self._confirm.sign(payload.rstrip(b"=")).decode()
+        return f"{public_url.rstrip('/')}/confirm/{quote(token)}"
+
+    def confirm_link(self, token: str) -> ConfirmLink:
+        """What a double opt-in token confirms; BadLink, or ExpiredLink past its days."""
+        payload, signed_at = self._unsign(self._confirm, token, None)
+        try:
+            source, event_id, days, locale = json.loads(
+                base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
+            )
+            link = ConfirmLink(str(source), str(event_id), int(days), locale and str(locale))
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise BadLink("malformed confirmation link") from None
+        # Signed, so its days can be trusted: each form sets its own.
+        if self._clock() - signed_at.timestamp() > link.days * 86_400:
+            raise ExpiredLink("this link has expired")
+        return link
 
     def url(self, public_url: str, purpose: Purpose, claims: LinkClaims) -> str:
         """The full link a person clicks (as old as `claims.issued_at` when that is set)."""

@@ -27,7 +27,7 @@ from bridge.i18n import Catalog, load_catalogs
 from bridge.intercom import CallObserver, IntercomClient
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.types import TypeCache
-from bridge.ledger import Ledger, Recording, open_ledger
+from bridge.ledger import Confirmed, Ledger, Recording, open_ledger
 from bridge.links import LinkSigner, Purpose
 from bridge.metrics import Metrics
 from bridge.preferences.center import PreferenceCenter
@@ -35,6 +35,7 @@ from bridge.providers import Provider, load_providers
 from bridge.sandbox.seed import seeded_identity_keys
 from bridge.settings import Settings, SettingsError
 from bridge.worker import Worker
+from bridge.worker.confirmations import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ class Services:
             self.metrics,
             contacts=self.contacts,
             clock=self.clock,
+            mailer=Mailer(self.signer, self.settings.public_url, self.catalogs),
         )
 
     def start_worker(self) -> Worker:
@@ -270,3 +272,12 @@ class Services:
         if new and self.worker is not None:
             self.worker.wake()
         return recording
+
+    async def confirm(
+        self, source: str, event_id: str, *, proof: dict[str, str]
+    ) -> tuple[Confirmed, int | None]:
+        """A person's double opt-in click: kept as proof, the request due now, the worker woken."""
+        confirmed = await self.ledger.confirm(source, event_id, proof=proof, now=self.clock.now())
+        if confirmed[0] is Confirmed.NOW and self.worker is not None:
+            self.worker.wake()
+        return confirmed

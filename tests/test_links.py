@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
+from urllib.parse import unquote
 
 import pytest
 
 from bridge.consent import Channel, Identity, Scope
-from bridge.links import BadLink, ExpiredLink, LinkClaims, LinkSigner, Purpose
+from bridge.links import BadLink, ConfirmLink, ExpiredLink, LinkClaims, LinkSigner, Purpose
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-0123456789abcdef"
@@ -151,3 +152,38 @@ def test_a_fill_stamp_for_another_form_tampered_or_of_another_purpose_is_refused
     token = signer.token(Purpose.PREFERENCES, LinkClaims(CONTACT))
     with pytest.raises(BadLink):
         signer.fill_seconds("newsletter", token)
+
+
+def _token_of(url: str) -> str:
+    return unquote(url.rpartition("/confirm/")[2])
+
+
+def test_a_confirmation_link_names_its_request_and_lasts_its_days() -> None:
+    now = [1_000_000.0]
+    signer = LinkSigner([KEY_B, KEY_A], clock=lambda: now[0])
+    link = ConfirmLink("form:news", "3f2c-event", 2, "fr")
+    url = signer.confirm_url("https://consent.example.com/", link)
+    assert url.startswith("https://consent.example.com/confirm/")
+    now[0] += 2 * 86_400
+    assert signer.confirm_link(_token_of(url)) == link
+    # Rotation: a link sent before the new key still verifies.
+    assert LinkSigner([KEY_A, KEY_B], clock=lambda: now[0]).confirm_link(_token_of(url)) == link
+    now[0] += 1
+    with pytest.raises(ExpiredLink):
+        signer.confirm_link(_token_of(url))
+
+
+def test_a_confirmation_token_tampered_or_of_another_purpose_is_refused() -> None:
+    signer = LinkSigner([KEY_A])
+    token = _token_of(signer.confirm_url("https://c.example", ConfirmLink("form:a", "e", 7)))
+    with pytest.raises(BadLink):
+        signer.confirm_link(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    with pytest.raises(BadLink):
+        LinkSigner([KEY_B]).confirm_link(token)
+    for purpose in Purpose:
+        with pytest.raises(BadLink):
+            signer.confirm_link(signer.token(purpose, LinkClaims(CONTACT)))
+        with pytest.raises(BadLink):
+            signer.claims(purpose, token)
+    with pytest.raises(BadLink):
+        signer.confirm_link(signer.fill_stamp("a"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from bridge.consent import Channel, Identity, Scope
 from bridge.links import LinkClaims, LinkSigner, Purpose
 from bridge.sandbox import Sandbox
+from bridge.sandbox.messages import ADMIN_ID
 from bridge.services import build_signer
 from bridge.settings import Settings, load_settings
 from bridge.web.app import create_app
@@ -26,6 +29,7 @@ DEMO_SECRET_KEY = "demo-only-key-not-secret-0000"  # noqa: S105
 # A ledger of the demo's own, never the real one (DATABASE_URL is not read): a real worker
 # must never look the demo's made-up people up in a real workspace.
 DEMO_DATABASE_URL = "sqlite:///bridge-demo.db"
+_HREF = re.compile(r'href="([^"]+)"')
 
 
 def demo_settings(host: str, port: int) -> Settings:
@@ -104,11 +108,28 @@ def demo_links(sandbox: Sandbox, signer: LinkSigner, public_url: str) -> list[Co
     return rows
 
 
-def run_demo(*, host: str, port: int) -> int:
-    """Serve the demo until interrupted."""
-    settings = demo_settings(host, port)
-    sandbox = Sandbox(token="sandbox-token")  # noqa: S106 - the sandbox's own made-up token
-    signer = build_signer(settings)
+@dataclass(frozen=True)
+class MessageRow:
+    """One email the sandbox was asked to send (a double opt-in confirmation, say)."""
+
+    to: str
+    subject: str
+    links: list[str]
+
+
+def demo_messages(sandbox: Sandbox) -> list[MessageRow]:
+    """The emails sent through the sandbox, newest first, with the links in their bodies."""
+    rows = []
+    for message in reversed(sandbox.messages):
+        contact = sandbox.contacts.get(message["to"]["id"], {})
+        to = str(contact.get("email") or message["to"]["id"])
+        links = [html.unescape(link) for link in _HREF.findall(message["body"])]
+        rows.append(MessageRow(to, str(message["subject"]), links))
+    return rows
+
+
+def overview_route(sandbox: Sandbox, signer: LinkSigner, public_url: str) -> Route:
+    """`GET /`: the sandbox's contacts with links to try, and the emails it sent."""
 
     async def overview(request: Request) -> Response:
         templates: Jinja2Templates = request.app.state.templates
@@ -116,16 +137,26 @@ def run_demo(*, host: str, port: int) -> int:
             request,
             "demo/index.html",
             {
-                "rows": demo_links(sandbox, signer, settings.public_url),
+                "rows": demo_links(sandbox, signer, public_url),
+                "messages": demo_messages(sandbox),
+                "admin_id": ADMIN_ID,
                 "calls": len(sandbox.requests),
             },
             headers={"Cache-Control": "no-store"},
         )
 
+    return Route("/", overview, methods=["GET"])
+
+
+def run_demo(*, host: str, port: int) -> int:
+    """Serve the demo until interrupted."""
+    settings = demo_settings(host, port)
+    sandbox = Sandbox(token="sandbox-token")  # noqa: S106 - the sandbox's own made-up token
+    signer = build_signer(settings)
     app = create_app(
         settings,
         intercom_transport=httpx.ASGITransport(app=sandbox.app),
-        extra_routes=[Route("/", overview, methods=["GET"])],
+        extra_routes=[overview_route(sandbox, signer, settings.public_url)],
     )
     rows = demo_links(sandbox, signer, settings.public_url)
     first = rows[0]

@@ -6,6 +6,6 @@ per IP and per address. `layout`: the fields and types a form shows; `snippet`: 
 paste into a site. The endpoint and hosted page that use them are `bridge.web.forms`.
 """
 
-from .settings import FieldNames, Form, FormAction, form_settings, load_forms
+from .settings import DoubleOptIn, FieldNames, Form, FormAction, form_settings, load_forms
 
-__all__ = ["FieldNames", "Form", "FormAction", "form_settings", "load_forms"]
+__all__ = ["DoubleOptIn", "FieldNames", "Form", "FormAction", "form_settings", "load_forms"]

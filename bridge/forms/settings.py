@@ -35,8 +35,12 @@ KEYS = (
     "origins",
     "redirect",
     "confirm",
+    "confirm_admin_id",
+    "confirm_days",
     "honeypot",
 )
+CONFIRM_DAYS = 7  # how long a double opt-in link works, unless the form says otherwise
+MAX_CONFIRM_DAYS = 90
 
 
 class FormAction(enum.StrEnum):
@@ -56,6 +60,14 @@ class FieldNames:
 
 
 @dataclass(frozen=True)
+class DoubleOptIn:
+    """`confirm = "email"`: who the confirmation email is from, and how long its link works."""
+
+    admin_id: str
+    days: int = CONFIRM_DAYS
+
+
+@dataclass(frozen=True)
 class Form:
     """One form of the bridge's own, as its table configures it."""
 
@@ -69,6 +81,7 @@ class Form:
     origins: tuple[str, ...] = ()
     redirect: str | None = None
     honeypot: str = "website"
+    confirm: DoubleOptIn | None = None  # `confirm = "email"`: each signup waits for a click
 
     @property
     def source(self) -> str:
@@ -145,12 +158,39 @@ def read_action(table: Table) -> FormAction:
         raise table.error("action", f"must be subscribe or unsubscribe (got {value!r})") from None
 
 
-def _confirm(table: Table) -> None:
+def _confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
     value = table.table.get("confirm", "none")
-    if value == "email":
-        raise table.error("confirm", '"email" (double opt-in) is not built yet; use "none"')
-    if value != "none":
-        raise table.error("confirm", f'must be "none" (got {value!r})')
+    if value not in ("none", "email"):
+        raise table.error("confirm", f'must be "none" or "email" (got {value!r})')
+    if value == "none":
+        for key in ("confirm_admin_id", "confirm_days"):
+            if key in table.table:
+                raise table.error(key, 'only with confirm = "email"')
+        return None
+    if action is not FormAction.SUBSCRIBE:
+        raise table.error("confirm", '"email" (double opt-in) is for subscribe forms')
+    admin_id = str(table.table.get("confirm_admin_id", "")).strip()
+    if not admin_id:
+        raise table.error(
+            "confirm_admin_id",
+            'required with confirm = "email": the id of the Intercom admin the email is from '
+            "(GET /admins lists them)",
+        )
+    if not admin_id.isdigit():
+        raise table.error("confirm_admin_id", f"{admin_id!r} is not an Intercom admin id (digits)")
+    return DoubleOptIn(admin_id, _confirm_days(table))
+
+
+def _confirm_days(table: Table) -> int:
+    value = table.table.get("confirm_days", CONFIRM_DAYS)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONFIRM_DAYS:
+        raise table.error(
+            "confirm_days",
+            f"must be a whole number of days, 1 to {MAX_CONFIRM_DAYS} (got {value!r})",
+        )
+    return value
 
 
 def _types(table: Table) -> tuple[str, ...]:
@@ -250,7 +290,7 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
     if unknown:
         raise read.error(unknown[0], f"unknown setting (known: {', '.join(KEYS)})")
     action = read_action(read)
-    _confirm(read)
+    confirm = _confirm(read, action)
     origins = _origins(read)
     fields = _fields(read)
     honeypot = read.field_name("honeypot", table.get("honeypot", "website"))
@@ -267,6 +307,7 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
         origins=origins,
         redirect=_redirect(read, {*origins, origin_of(public_url)}),
         honeypot=honeypot,
+        confirm=confirm,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.consent import ConsentRequest, Identity, NewContact, Scope, Wanted
+from bridge.consent import Confirmation, ConsentRequest, Identity, NewContact, Scope, Wanted
 from bridge.identities import InvalidIdentity, check_email, check_phone
 
 from .settings import Form, FormAction
@@ -108,8 +108,12 @@ def consent_request(
     occurred_at: datetime,
     event_id: str,
     proof: Mapping[str, Any],
+    locale: str | None = None,
 ) -> ConsentRequest:
-    """The request a submission records, its context the proof: form, words, page, client."""
+    """The request a submission records, its context the proof: form, words, page, client.
+
+    With double opt-in it waits for its person's click on a link emailed in `locale`.
+    """
     context: dict[str, Any] = {"via": "form", "form": form.name, "action": form.action.value}
     if form.consent_text is not None:
         context["consent_text"] = form.consent_text
@@ -126,4 +130,7 @@ def consent_request(
         event_id=event_id,
         context={**context, **proof},
         create=NewContact(name=submission.name) if form.create else None,
+        confirm=(
+            Confirmation(form.confirm.admin_id, form.confirm.days, locale) if form.confirm else None
+        ),
     )

@@ -80,6 +80,15 @@ class CreatedContact:
     request_id: str | None
 
 
+@dataclass(frozen=True)
+class SentMessage:
+    """The message POST /messages made, and the call's status and request id for the ledger."""
+
+    id: str
+    status: int
+    request_id: str | None
+
+
 class IntercomError(Exception):
     """Intercom refused a call, or it could not be made; `retryable` says whether to try again."""
 
@@ -284,16 +293,57 @@ class IntercomClient:
             if value is not None
         }
         response = await self._send("POST", "/contacts", payload)
+        contact_id, request_id = self._made_id(
+            response, "POST /contacts", "create answer has no contact id"
+        )
+        return CreatedContact(contact_id, response.status_code, request_id)
+
+    async def send_email(
+        self,
+        *,
+        admin_id: str,
+        contact_id: str,
+        role: str,
+        subject: str,
+        body: str,
+    ) -> SentMessage:
+        """Have Intercom email a contact from an admin (`POST /messages`).
+
+        A contact created moments ago answers 404 until Intercom can message it; the caller
+        decides when to try again.
+        """
+        if role not in ROLES:
+            raise ValueError(f"role must be lead or user, not {role!r}")
+        # The spec types from.id as an integer (its examples send strings): digits go as a number.
+        sender: str | int = int(admin_id) if admin_id.isdigit() else admin_id
+        payload = {
+            "message_type": "email",
+            "subject": subject,
+            "body": body,
+            "template": "plain",
+            "from": {"type": "admin", "id": sender},
+            "to": {"type": role, "id": contact_id},
+        }
+        response = await self._send("POST", "/messages", payload)
+        message_id, request_id = self._made_id(
+            response, "POST /messages", "message answer has no message id"
+        )
+        return SentMessage(message_id, response.status_code, request_id)
+
+    def _made_id(
+        self, response: httpx.Response, context: str, missing: str
+    ) -> tuple[str, str | None]:
+        """The id of what a call made, and the call's request id; an answer without one fails."""
         body = _decode(response)
-        contact_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(contact_id, str) or not contact_id:
+        made = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(made, str) or not made:
             raise IntercomError(
                 response.status_code,
-                f"create answer has no contact id: {_excerpt(response.text, self._token)!r}",
+                f"{missing}: {_excerpt(response.text, self._token)!r}",
                 request_id=_request_id(response, body),
-                context="POST /contacts",
+                context=context,
             )
-        return CreatedContact(contact_id, response.status_code, _request_id(response, body))
+        return made, _request_id(response, body)
 
     async def search_contacts(
         self, query: dict[str, Any], *, per_page: int = 50
@@ -331,6 +381,17 @@ class IntercomClient:
         external_id: str | None = None,
     ) -> list[str]:
         """Ids of every contact (users and leads) whose one given field equals the value."""
+        roles = await self.find_contact_roles(email=email, phone=phone, external_id=external_id)
+        return list(roles)
+
+    async def find_contact_roles(
+        self,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        external_id: str | None = None,
+    ) -> dict[str, str]:
+        """Id -> role (user or lead) of every contact whose one given field equals the value."""
         given = {
             name: value
             for name, value in (("email", email), ("phone", phone), ("external_id", external_id))
@@ -340,7 +401,7 @@ class IntercomClient:
             raise ValueError("find_contact_ids needs exactly one of email, phone, external_id")
         [(field, value)] = given.items()
         contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
-        return [str(c["id"]) for c in contacts if c.get("id")]
+        return {str(c["id"]): str(c.get("role") or "user") for c in contacts if c.get("id")}
 
     async def _json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bridge.clock import Clock
 from bridge.consent import Identity
@@ -42,6 +42,7 @@ class ContactResolver:
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
         self._searching: dict[str, asyncio.Task[list[str]]] = {}
+        self._roles: OrderedDict[str, str] = OrderedDict()
         self.searches = 0
 
     async def resolve(self, identity: Identity, *, pacer: RatePacer | None = None) -> list[str]:
@@ -79,11 +80,13 @@ class ContactResolver:
         async with pacer.slot() if pacer else contextlib.nullcontext():
             self.searches += 1
             if identity.external_id:
-                ids = await self._client.find_contact_ids(external_id=identity.external_id)
+                found = await self._client.find_contact_roles(external_id=identity.external_id)
             elif identity.email:
-                ids = await self._client.find_contact_ids(email=identity.email)
+                found = await self._client.find_contact_roles(email=identity.email)
             else:
-                ids = await self._client.find_contact_ids(phone=identity.phone)
+                found = await self._client.find_contact_roles(phone=identity.phone)
+        self._note_roles(found)
+        ids = list(found)
         if not ids:
             # A contact created (and remembered) while this search ran is one search cannot
             # see yet: the remembered answer stands.
@@ -94,14 +97,27 @@ class ContactResolver:
             self._store(identity.key, ids)
         return ids
 
-    def remember(self, identity: Identity, ids: Sequence[str]) -> None:
-        """Take `ids` as this identity's contacts, as if search had found them.
+    def remember(self, identity: Identity, ids: Sequence[str], *, role: str = "lead") -> None:
+        """Take `ids` as this identity's contacts (of `role`), as if search had found them.
 
         For a contact just created: Intercom's search lags creation by minutes, and without
         this the person's next request would find no contact and create another.
         """
         if not identity.contact_id and ids:
             self._store(identity.key, list(ids))
+            self._note_roles(dict.fromkeys(ids, role))
+
+    def role_of(self, contact_id: str) -> str | None:
+        """Whether a contact found or remembered is a `user` or a `lead` (None: not known)."""
+        return self._roles.get(contact_id)
+
+    def _note_roles(self, roles: Mapping[str, str]) -> None:
+        # Messages are addressed to a user or a lead by id; kept as long as the id lists are.
+        for contact_id, role in roles.items():
+            self._roles[contact_id] = role
+            self._roles.move_to_end(contact_id)
+        while len(self._roles) > self._max_entries:
+            self._roles.popitem(last=False)
 
     def forget(self, identity: Identity) -> None:
         """Drop a cached answer that turned out wrong (the contact was deleted or merged)."""

@@ -3,6 +3,8 @@
 from .database import DEFAULT_URL
 from .models import (
     Claimed,
+    ConfirmClick,
+    Confirmed,
     LedgerUnavailable,
     Outcome,
     Recorded,
@@ -16,6 +18,8 @@ from .store import Ledger, open_ledger
 __all__ = [
     "DEFAULT_URL",
     "Claimed",
+    "ConfirmClick",
+    "Confirmed",
     "Ledger",
     "LedgerUnavailable",
     "Outcome",

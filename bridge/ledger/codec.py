@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.consent import ConsentRequest, Identity, NewContact, Scope, Wanted
+from bridge.consent import Confirmation, ConsentRequest, Identity, NewContact, Scope, Wanted
 
 from .models import Outcome
 
@@ -17,7 +17,7 @@ _MICROSECOND = timedelta(microseconds=1)
 # The columns `decode_request` reads, for SELECTs that build ConsentRequests.
 REQUEST_COLUMNS = (
     "r.id, r.source, r.event_id, r.received_at, r.occurred_at, r.identity, r.wanted, "
-    "r.scope, r.context, r.payload_sha256, r.create_contact"
+    "r.scope, r.context, r.payload_sha256, r.create_contact, r.confirm"
 )
 OUTCOME_COLUMNS = (
     "o.request_id, o.at, o.contact_id, o.type_id, o.action, o.http_status, "
@@ -90,6 +90,12 @@ def encode_request(
         "create_contact": (
             None if request.create is None else dump_json(request.create.to_dict(), "new contact")
         ),
+        # NULL: applied as it comes; otherwise only once its person confirms by email.
+        "confirm": (
+            None
+            if request.confirm is None
+            else dump_json(request.confirm.to_dict(), "confirmation")
+        ),
     }
 
 
@@ -107,6 +113,9 @@ def decode_request(row: Mapping[str, Any]) -> ConsentRequest:
             None
             if row["create_contact"] is None
             else NewContact.from_dict(json.loads(row["create_contact"]))
+        ),
+        confirm=(
+            None if row["confirm"] is None else Confirmation.from_dict(json.loads(row["confirm"]))
         ),
     )
 

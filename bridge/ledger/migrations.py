@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .database import Database, Transaction
 
@@ -14,6 +15,8 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    # Run after `statements`, for the one dialect named: where the two cannot share DDL.
+    dialect_statements: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # The only places the dialects differ in DDL. `id`: a generated key that is never reused, since
@@ -29,6 +32,48 @@ TERMS = {
         "request_pk": "BIGINT PRIMARY KEY",
     },
 }
+
+_STATUSES_0001 = "'pending', 'leased', 'applied', 'superseded', 'unmatched', 'dead'"
+_STATUSES = f"CHECK (status IN ({_STATUSES_0001}, 'awaiting_confirmation', 'expired'))"
+
+
+def _request_state(table: str, check: str) -> str:
+    """request_state's DDL; 0006 rebuilds it on SQLite under another name with a wider CHECK.
+
+    Mutable processing state. contact_key and occurred_at are copied from the request (they
+    never change) so the claim query and its indexes need no join.
+    """
+    return f"""CREATE TABLE {table} (
+        request_id {{request_pk}} REFERENCES consent_requests (id),
+        contact_key TEXT NOT NULL,
+        occurred_at BIGINT NOT NULL,
+        status TEXT NOT NULL {check},
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        last_error TEXT,
+        updated_at BIGINT NOT NULL
+    )"""
+
+
+# The queue in claim order, and by due time (for metrics). Partial, so they stay the size of
+# the queue, not of the history; the queue index leads with status so that SQLite's planner
+# prefers it over request_state_status before ANALYZE has run. request_state_leased: live and
+# expired leases, looked up by contact for the one-lease-per-contact rule.
+_REQUEST_STATE_INDEXES = (
+    "CREATE INDEX request_state_queue ON request_state (status, occurred_at, request_id)"
+    " WHERE status = 'pending'",
+    "CREATE INDEX request_state_due ON request_state (next_attempt_at) WHERE status = 'pending'",
+    "CREATE INDEX request_state_leased ON request_state (contact_key, lease_until)"
+    " WHERE status = 'leased'",
+    "CREATE INDEX request_state_status ON request_state (status, request_id)",
+)
+# Requests waiting for their person's click, by deadline: the expiry sweep reads it.
+_AWAITING_INDEX = (
+    "CREATE INDEX request_state_awaiting ON request_state (next_attempt_at)"
+    " WHERE status = 'awaiting_confirmation'"
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -54,30 +99,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX consent_requests_contact ON consent_requests (contact_key, occurred_at)",
             # Mutable processing state. contact_key and occurred_at are copied from the request
             # (they never change) so the claim query and its indexes need no join.
-            """CREATE TABLE request_state (
-                request_id {request_pk} REFERENCES consent_requests (id),
-                contact_key TEXT NOT NULL,
-                occurred_at BIGINT NOT NULL,
-                status TEXT NOT NULL CHECK (status IN
-                    ('pending', 'leased', 'applied', 'superseded', 'unmatched', 'dead')),
-                attempts INTEGER NOT NULL DEFAULT 0,
-                next_attempt_at BIGINT NOT NULL,
-                lease_owner TEXT,
-                lease_until BIGINT,
-                last_error TEXT,
-                updated_at BIGINT NOT NULL
-            )""",
-            # The queue in claim order, and by due time (for metrics). Partial, so they stay the
-            # size of the queue, not of the history; the queue index leads with status so that
-            # SQLite's planner prefers it over request_state_status before ANALYZE has run.
-            "CREATE INDEX request_state_queue ON request_state (status, occurred_at, request_id)"
-            " WHERE status = 'pending'",
-            "CREATE INDEX request_state_due ON request_state (next_attempt_at)"
-            " WHERE status = 'pending'",
-            # Live and expired leases, looked up by contact for the one-lease-per-contact rule.
-            "CREATE INDEX request_state_leased ON request_state (contact_key, lease_until)"
-            " WHERE status = 'leased'",
-            "CREATE INDEX request_state_status ON request_state (status, request_id)",
+            _request_state("request_state", f"CHECK (status IN ({_STATUSES_0001}))"),
+            *_REQUEST_STATE_INDEXES,
             # Append-only: every Intercom call made, with Intercom's request id.
             """CREATE TABLE outcomes (
                 id {id},
@@ -156,6 +179,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE consent_requests ADD COLUMN create_contact TEXT",
         ),
     ),
+    Migration(
+        6,
+        "0006_confirmation",
+        (
+            # A request's need to be confirmed by email first (`Confirmation` as JSON); NULL
+            # for every request without it, and so for every one recorded before.
+            "ALTER TABLE consent_requests ADD COLUMN confirm TEXT",
+            # Append-only: the person's confirmation click, the proof that the request is theirs.
+            """CREATE TABLE confirmations (
+                request_id {request_pk} REFERENCES consent_requests (id),
+                confirmed_at BIGINT NOT NULL,
+                proof TEXT NOT NULL
+            )""",
+        ),
+        {
+            # Two statuses more: the CHECK is replaced. PostgreSQL named it itself.
+            "postgresql": (
+                "ALTER TABLE request_state DROP CONSTRAINT request_state_status_check",
+                f"ALTER TABLE request_state ADD CONSTRAINT request_state_status_check {_STATUSES}",
+                _AWAITING_INDEX,
+            ),
+            # SQLite cannot change a CHECK: the table is rebuilt, its indexes with it. Nothing
+            # references request_state, so the foreign keys stay on.
+            "sqlite": (
+                _request_state("request_state_new", _STATUSES),
+                "INSERT INTO request_state_new SELECT * FROM request_state",
+                "DROP TABLE request_state",
+                "ALTER TABLE request_state_new RENAME TO request_state",
+                *_REQUEST_STATE_INDEXES,
+                _AWAITING_INDEX,
+            ),
+        },
+    ),
 )
 
 _CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -210,6 +266,8 @@ async def migrate(database: Database, *, now: int) -> list[str]:
             if done is not None:
                 continue
             for statement in migration.statements:
+                await tx.execute(statement.format(**terms))
+            for statement in migration.dialect_statements.get(database.dialect, ()):
                 await tx.execute(statement.format(**terms))
             await tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at)"

@@ -20,11 +20,22 @@ class Status(enum.StrEnum):
     SUPERSEDED = "superseded"
     UNMATCHED = "unmatched"
     DEAD = "dead"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"  # emailed; waits for its person's click
+    EXPIRED = "expired"  # not confirmed in time: kept, never applied
 
     @property
     def is_terminal(self) -> bool:
         """True for the statuses a worker finishes a request with."""
-        return self not in (Status.PENDING, Status.LEASED)
+        return self not in (Status.PENDING, Status.LEASED, Status.AWAITING_CONFIRMATION)
+
+
+class Confirmed(enum.Enum):
+    """What a confirmation click did to the request its link names."""
+
+    NOW = enum.auto()  # it was waiting: confirmed, and due now
+    BEFORE = enum.auto()  # it was confirmed already: nothing changes
+    EXPIRED = enum.auto()  # its time ran out before the click
+    NOT_WAITING = enum.auto()  # unknown, or not waiting for a click (not emailed yet, say)
 
 
 class LedgerUnavailable(Exception):
@@ -95,6 +106,14 @@ class Claimed:
     request: ConsentRequest
     attempts: int
     received_at: datetime
+    # Double opt-in: when the confirmation email went out, and when its link was clicked.
+    messaged_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+    @property
+    def since(self) -> datetime:
+        """When the request became the worker's to apply: received, or confirmed."""
+        return self.confirmed_at or self.received_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +142,15 @@ class RequestRecord:
     last_error: str | None
     outcomes: list[Outcome] = field(default_factory=list)
     payload_sha256: str | None = None
+    confirmation: ConfirmClick | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmClick:
+    """A person's click on a double opt-in link: when, and the client it came from."""
+
+    at: datetime
+    proof: dict[str, str]
 
 
 @dataclass(slots=True)

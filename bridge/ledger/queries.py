@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import confirmations
 from .codec import (
     OUTCOME_COLUMNS,
     REQUEST_COLUMNS,
@@ -32,9 +33,13 @@ async def records(
     request_id: int | None = None,
     status: Status | None = None,
     contact_key: str | None = None,
+    event: tuple[str, str] | None = None,
     limit: int = 100,
 ) -> list[RequestRecord]:
-    """Requests with their state and outcomes matching every filter given, newest first."""
+    """Requests with their state and outcomes matching every filter given, newest first.
+
+    `event` is a (source, event_id) pair: the one request it names.
+    """
     where = ["1 = 1"]
     params: dict[str, Any] = {"limit": limit}
     if request_id is not None:
@@ -46,6 +51,9 @@ async def records(
     if contact_key is not None:
         where.append("r.contact_key = :contact_key")
         params["contact_key"] = contact_key
+    if event is not None:
+        where.append("r.source = :source AND r.event_id = :event_id")
+        params["source"], params["event_id"] = event
     rows = await tx.fetchall(
         f"SELECT {REQUEST_COLUMNS}, s.status, s.attempts, s.next_attempt_at, s.last_error"  # noqa: S608
         " FROM consent_requests r JOIN request_state s ON s.request_id = r.id"
@@ -53,6 +61,7 @@ async def records(
         params,
     )
     outcomes = await outcomes_of(tx, [row["id"] for row in rows])
+    clicks = await confirmations.clicks(tx, [row["id"] for row in rows if row["confirm"]])
     return [
         RequestRecord(
             id=row["id"],
@@ -64,6 +73,7 @@ async def records(
             last_error=row["last_error"],
             outcomes=outcomes.get(row["id"], []),
             payload_sha256=row["payload_sha256"],
+            confirmation=clicks.get(row["id"]),
         )
         for row in rows
     ]

@@ -27,6 +27,7 @@ _REQUEST_FIELDS = (
     "context",
     "payload_sha256",
     "create_contact",
+    "confirm",
 )
 _STATE_FIELDS = (
     "request_id",

@@ -9,7 +9,7 @@ from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentRequest
 from bridge.logsafe import event_ref
 
-from . import contact_leases, leases, migrations, queries, signatures
+from . import confirmations, contact_leases, leases, migrations, queries, signatures
 from .codec import (
     checked_text,
     decode_request,
@@ -21,6 +21,7 @@ from .codec import (
 from .database import DEFAULT_URL, Database, in_list, open_database
 from .models import (
     Claimed,
+    Confirmed,
     Outcome,
     Recording,
     RecordStats,
@@ -128,6 +129,8 @@ class Ledger:
         """Lease up to `limit` due requests, at most one per contact, oldest event first."""
         at = to_micros(now)
         async with self.database.transaction() as tx:
+            # Expiry rides on the claims: every worker polls, on its clock, at no extra commit.
+            await confirmations.expire(tx, self.dialect, now=at)
             leased = await leases.claim(
                 tx,
                 self.dialect,
@@ -137,12 +140,16 @@ class Ledger:
                 now=at,
             )
             rows = await queries.request_rows(tx, leased) if leased else []
+            double_opt_in = [row["id"] for row in rows if row["confirm"] is not None]
+            facts = await confirmations.facts(tx, double_opt_in)
         return [
             Claimed(
                 id=row["id"],
                 request=decode_request(row),
                 attempts=leased[row["id"]],
                 received_at=from_micros(row["received_at"]),
+                messaged_at=_moment(facts.get(row["id"], {}).get("messaged_at")),
+                confirmed_at=_moment(facts.get(row["id"], {}).get("confirmed_at")),
             )
             for row in rows
         ]
@@ -253,16 +260,65 @@ class Ledger:
         now: datetime,
     ) -> bool:
         """Back to pending until `next_attempt_at`, its contacts freed; False if not held."""
+        return await self._park(
+            request_id,
+            owner,
+            Status.PENDING,
+            until=next_attempt_at,
+            error=scrubbed(error),
+            refund=refund_attempt,
+            outcomes=outcomes,
+            now=now,
+        )
+
+    async def await_confirmation(
+        self,
+        request_id: int,
+        owner: str,
+        *,
+        until: datetime,
+        outcomes: Sequence[Outcome] = (),
+        now: datetime,
+    ) -> bool:
+        """Park a leased request until its person confirms, `until` at most; False if not held.
+
+        No claim takes it meanwhile: `confirm` makes it due, or a claim after `until` makes it
+        `expired`. Its contacts are freed and the calls made so far (the email) recorded.
+        """
+        return await self._park(
+            request_id,
+            owner,
+            Status.AWAITING_CONFIRMATION,
+            until=until,
+            error=None,
+            refund=False,
+            outcomes=outcomes,
+            now=now,
+        )
+
+    async def _park(
+        self,
+        request_id: int,
+        owner: str,
+        status: Status,
+        *,
+        until: datetime,
+        error: str | None,
+        refund: bool,
+        outcomes: Sequence[Outcome],
+        now: datetime,
+    ) -> bool:
+        """End `owner`'s lease with a status that comes back at `until`; False if not held."""
         at = to_micros(now)
         async with self.database.transaction() as tx:
             stored = await leases.settle(
                 tx,
                 request_id,
                 owner=owner,
-                status=Status.PENDING.value,
-                next_attempt_at=to_micros(next_attempt_at),
-                error=scrubbed(error),
-                refund=refund_attempt,
+                status=status.value,
+                next_attempt_at=to_micros(until),
+                error=error,
+                refund=refund,
                 now=at,
             )
             if stored is None:
@@ -270,6 +326,19 @@ class Ledger:
             await contact_leases.release_request(tx, self.dialect, request_id)
             await leases.add_outcomes(tx, request_id, outcomes, at)
         return True
+
+    async def confirm(
+        self, source: str, event_id: str, *, proof: dict[str, str], now: datetime
+    ) -> tuple[Confirmed, int | None]:
+        """A person's click on the confirmation link of request (source, event_id).
+
+        Waiting and in time: the click is kept as proof and the request is due now. Returns
+        what happened and the request's id (None when there is no such request).
+        """
+        async with self.database.transaction() as tx:
+            return await confirmations.confirm(
+                tx, source=source, event_id=event_id, proof=proof, now=to_micros(now)
+            )
 
     async def release(self, owner: str, ids: Sequence[int] | None = None, *, now: datetime) -> int:
         """Hand `owner`'s leases (all, or those in `ids`) back at once; how many."""
@@ -289,14 +358,15 @@ class Ledger:
         """Make requests pending again, attempts 0, due `now`; how many.
 
         Picks the given ids and/or statuses; with neither, every dead and unmatched request.
-        Leased requests are never touched: a worker is on them.
+        Leased requests are never touched: a worker is on them; nor are requests waiting for
+        their person's confirmation or expired without it: only the person can move them.
         """
         wanted = [Status(status) for status in statuses]
         if not ids and not wanted:
             wanted = [Status.DEAD, Status.UNMATCHED]
         id_list, id_params = in_list("id", ids)
         status_list, status_params = in_list("status", [status.value for status in wanted])
-        where = ["status <> 'leased'"]
+        where = ["status NOT IN ('leased', 'awaiting_confirmation', 'expired')"]
         if ids:
             where.append(f"request_id IN {id_list}")
         if wanted:
@@ -355,6 +425,12 @@ class Ledger:
             found = await queries.records(tx, request_id=request_id, limit=1)
         return found[0] if found else None
 
+    async def find(self, source: str, event_id: str) -> RequestRecord | None:
+        """The request (source, event_id) names, with its state and outcomes, or None."""
+        async with self.database.transaction(write=False) as tx:
+            found = await queries.records(tx, event=(source, event_id), limit=1)
+        return found[0] if found else None
+
     async def list_requests(
         self, *, status: Status | None = None, contact_key: str | None = None, limit: int = 100
     ) -> list[RequestRecord]:
@@ -370,6 +446,10 @@ class Ledger:
         async with self.database.transaction(write=False) as tx:
             oldest = await queries.oldest_due(tx, at)
         return None if oldest is None else (at - oldest) / 1_000_000
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
 
 
 def _micros(seconds: float) -> int:

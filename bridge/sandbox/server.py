@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.sandbox import search
+from bridge.sandbox.messages import create_message
 from bridge.sandbox.seed import seed as seed_workspace
 from bridge.sandbox.workspace import JSON, ApiError, Workspace, resource_not_found, user_not_found
 
@@ -39,6 +40,7 @@ class Faults:
     hang_seconds: float = 30.0
     unauthorized: bool = False
     search_lag: float = 0.0
+    message_lag: float = 0.0  # seconds before a new contact can be sent a message (404 until)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Sandbox:
         self.contacts = self.workspace.contacts
         self.faults = Faults()
         self.requests: list[SeenRequest] = []
+        self.messages: list[JSON] = []  # every message POST /messages sent, with its `to`
         self.rate_limit = rate_limit
         self.window_seconds = window_seconds
         self._token = token
@@ -158,6 +161,7 @@ class Sandbox:
             route("/contacts/{contact_id}/subscriptions", "GET", self._list_subscriptions),
             route("/contacts/{contact_id}/subscriptions", "POST", self._attach),
             route("/contacts/{contact_id}/subscriptions/{type_id}", "DELETE", self._detach),
+            route("/messages", "POST", self._create_message),
             Route("/{path:path}", self._endpoint(self._unknown), methods=_ALL_METHODS),
         ]
 
@@ -281,6 +285,13 @@ class Sandbox:
 
     def _create_contact(self, request: Request, body: Any) -> tuple[int, JSON]:
         return 200, self.workspace.create(body)
+
+    def _create_message(self, request: Request, body: Any) -> tuple[int, JSON]:
+        now = self._clock()
+        message = create_message(
+            self.workspace, body, now=now, lag=self.faults.message_lag, sent=self.messages
+        )
+        return 200, message
 
     def _unknown(self, request: Request, body: Any) -> tuple[int, JSON]:
         raise resource_not_found()

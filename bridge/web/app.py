@@ -48,7 +48,7 @@ from bridge.web.middleware.body_limit import BodyLimitMiddleware
 from bridge.web.middleware.host_check import LOCAL_HOSTS, HostCheckMiddleware
 from bridge.web.middleware.security_headers import SecurityHeadersMiddleware, embeddable_csp
 from bridge.web.offload import Offload
-from bridge.web.pages import preferences, unsubscribe
+from bridge.web.pages import confirm, preferences, unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,7 @@ def create_app(
             *extra_routes,
             *unsubscribe.routes,
             *preferences.routes,
+            *confirm.routes,
             *forms.routes,
             *webhooks.routes,
             *ops.routes,

@@ -36,6 +36,7 @@ class Area:
 AREAS = (
     Area("/unsubscribe/", Audience.PEOPLE, token_in_path=True),
     Area("/preferences/", Audience.PEOPLE, token_in_path=True, embeddable=True),
+    Area("/confirm/", Audience.PEOPLE, token_in_path=True),
     Area("/api/v1/preferences/", Audience.API, token_in_path=True),
     Area("/api/", Audience.API),
     Area("/forms/", Audience.FORMS, embeddable=True),  # the hosted page, its thank-you

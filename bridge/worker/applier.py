@@ -15,7 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar, assert_never
 
 from bridge.clock import Clock
-from bridge.consent import Action, Call, ConsentRequest, SubscriptionType, UnknownTypes, plan
+from bridge.consent import (
+    Action,
+    Call,
+    Confirmation,
+    ConsentRequest,
+    SubscriptionType,
+    UnknownTypes,
+    plan,
+)
 from bridge.intercom.client import IntercomClient, IntercomError, NotFound, RateLimited
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.pacing import RatePacer
@@ -24,6 +32,7 @@ from bridge.ledger import Claimed, Ledger, Outcome, Status
 from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
+from bridge.worker.confirmations import Mailer, send_confirmation
 from bridge.worker.leads import create_lead, may_create
 from bridge.worker.retries import ContactGone, Failure, Requeue, Step, classify
 from bridge.worker.turns import ContactTurns
@@ -69,6 +78,7 @@ class Applier:
         clock: Clock,
         rng: random.Random,
         owner: str,
+        mailer: Mailer | None = None,
     ) -> None:
         self.ledger = ledger
         self.intercom = intercom
@@ -80,6 +90,7 @@ class Applier:
         self.clock = clock
         self.rng = rng
         self.owner = owner
+        self.mailer = mailer
         self.turns = ContactTurns(
             ledger, lease_seconds=settings.lease_seconds, clock=clock, owner=owner
         )
@@ -102,6 +113,10 @@ class Applier:
             if not contact_ids:
                 await self._requeue(claimed, Requeue.CONTACT_PENDING, "no Intercom contact matches")
                 return
+            if request.confirm is not None and claimed.confirmed_at is None:
+                step = Step.MESSAGE
+                await self._ask_to_confirm(claimed, request.confirm, contact_ids[0], done)
+                return
             # last_applied is read under a lease on the contacts: the same person's requests
             # through other identities queue apart and may be running right now.
             newest = await self.turns.take(claimed, contact_ids, [t.id for t in types])
@@ -121,7 +136,7 @@ class Applier:
             return
         status = Status.APPLIED if done.applied or not done.superseded else Status.SUPERSEDED
         await self._finish(claimed, status, done)
-        self.metrics.apply_seconds.observe((self.clock.now() - claimed.received_at).total_seconds())
+        self.metrics.apply_seconds.observe((self.clock.now() - claimed.since).total_seconds())
 
     async def _failed(self, claimed: Claimed, exc: Exception, step: Step, done: _Applied) -> bool:
         """Settle a request as `classify` says; False if the failure is the worker's to handle."""
@@ -142,6 +157,42 @@ class Applier:
         else:
             assert_never(failure)
         return True
+
+    async def _ask_to_confirm(
+        self, claimed: Claimed, confirm: Confirmation, contact_id: str, done: _Applied
+    ) -> None:
+        """Email the confirmation link (once) and park the request until it is clicked."""
+        now = self.clock.now()
+        sent_at = claimed.messaged_at
+        # Sent already (its worker lost the lease after sending): never a second email.
+        if sent_at is None:
+            if self.mailer is None:
+                error = "this worker cannot send confirmation emails (no mailer)"
+                await self._finish(claimed, Status.DEAD, done, error=error)
+                return
+            mailer, role = self.mailer, self.contacts.role_of(contact_id) or "user"
+            done.outcomes.append(
+                await self._call(
+                    lambda: send_confirmation(
+                        self.intercom, mailer, claimed.request, confirm, contact_id, role
+                    )
+                )
+            )
+            sent_at = now
+        until = sent_at + timedelta(days=confirm.days)
+        kept = await self.ledger.await_confirmation(
+            claimed.id, self.owner, until=until, outcomes=done.outcomes, now=now
+        )
+        self.metrics.outcomes.labels(Status.AWAITING_CONFIRMATION.value).inc()
+        if not kept:
+            log.warning("request %d: lease lost after emailing; another worker has it", claimed.id)
+        else:
+            log.info(
+                "request %d awaiting confirmation by %s until %s",
+                claimed.id,
+                masked(claimed.request.identity),
+                until.isoformat(timespec="seconds"),
+            )
 
     async def _create_lead(self, claimed: Claimed, done: _Applied) -> str:
         """The id of the lead made for the request's person (or named by a 409), remembered."""
@@ -293,7 +344,8 @@ class Applier:
         """
         done = done or _Applied()
         now = self.clock.now()
-        age = (now - claimed.received_at).total_seconds()
+        # A confirmed request's limits run from the click: it could not be applied before.
+        age = (now - claimed.since).total_seconds()
         if why is Requeue.BACKOFF:
             if (
                 claimed.attempts >= self.settings.max_attempts

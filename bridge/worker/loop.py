@@ -23,6 +23,7 @@ from bridge.ledger import Claimed, Ledger
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
 from bridge.worker.applier import Applier
+from bridge.worker.confirmations import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Worker:
         rng: random.Random | None = None,
         owner: str | None = None,
         contacts: ContactResolver | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         self.ledger = ledger
         self.intercom = intercom
@@ -58,7 +60,7 @@ class Worker:
         self.contacts = contacts or ContactResolver(intercom, clock=clock)
         self.applier = Applier(
             ledger, intercom, type_cache, settings, metrics, pacer=self.pacer,
-            contacts=self.contacts, clock=clock, rng=self.rng, owner=self.owner,
+            contacts=self.contacts, clock=clock, rng=self.rng, owner=self.owner, mailer=mailer,
         )  # fmt: skip
         self.halted = False
         self._slots = asyncio.Semaphore(settings.concurrency)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-from bridge.intercom.client import IntercomError, RateLimited, Unauthorized
+from bridge.intercom.client import IntercomError, NotFound, RateLimited, Unauthorized
 
 
 class ContactGone(Exception):
@@ -22,6 +22,7 @@ class Step(enum.Enum):
     TYPES = "listing subscription types"
     CONTACT = "looking up the contact"
     CREATE = "creating the contact"
+    MESSAGE = "emailing the confirmation link"
     CALLS = "changing subscriptions"
 
     def describe(self, exc: Exception) -> str:
@@ -53,9 +54,13 @@ def classify(exc: Exception, step: Step) -> Failure:
         return Failure.RATE_WINDOW
     if exc.retryable:
         return Failure.BACKOFF
-    # Only a refused change (or a refused lead: an address Intercom will not take) is the
-    # request's own fault; a refused lookup is not planned for.
-    return Failure.DEAD if step in (Step.CREATE, Step.CALLS) else Failure.UNEXPECTED
+    if isinstance(exc, NotFound) and step is Step.MESSAGE:
+        # Intercom cannot message a contact created moments ago (it answers 404) for a while.
+        return Failure.BACKOFF
+    # Only a refused change (or a refused lead: an address Intercom will not take; or a refused
+    # email: an admin id that is wrong) is the request's own fault; a refused lookup is not
+    # planned for.
+    return Failure.DEAD if step in (Step.CREATE, Step.MESSAGE, Step.CALLS) else Failure.UNEXPECTED
 
 
 class Requeue(enum.Enum):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bridge.forms import FieldNames, Form, FormAction, form_settings, load_forms
+from bridge.forms import DoubleOptIn, FieldNames, Form, FormAction, form_settings, load_forms
 from bridge.services import Configured
 from bridge.settings import SettingsError
 from tests.conftest import make_settings
@@ -64,6 +64,14 @@ def test_every_key_is_read() -> None:
     assert read.honeypot == "url"
 
 
+def test_double_opt_in_needs_an_admin_and_lasts_seven_days_unless_told() -> None:
+    assert form(SIGNUP).confirm is None
+    read = form({**SIGNUP, "confirm": "email", "confirm_admin_id": 991267716})
+    assert read.confirm == DoubleOptIn("991267716", 7)
+    days = form({**SIGNUP, "confirm": "email", "confirm_admin_id": "42", "confirm_days": "3"})
+    assert days.confirm == DoubleOptIn("42", 3)  # an env: reference arrives as text
+
+
 def test_an_unsubscribe_form_creates_nobody_and_needs_no_words() -> None:
     read = form({"action": "unsubscribe", "types": "93, 37846"})
     assert read.action is FormAction.UNSUBSCRIBE
@@ -108,8 +116,24 @@ def test_a_thank_you_page_on_the_bridge_itself_needs_no_origin() -> None:
         ({**SIGNUP, "consent_text": "x" * 2001}, r"newsletter\.consent_text: longer than"),
         ({**SIGNUP, "action": "signup"}, r"newsletter\.action: must be subscribe or"),
         ({**SIGNUP, "action": "manage"}, r"newsletter\.action: .*not built yet"),
-        ({**SIGNUP, "confirm": "email"}, r"newsletter\.confirm: .*not built yet"),
-        ({**SIGNUP, "confirm": "sms"}, r'newsletter\.confirm: must be "none"'),
+        ({**SIGNUP, "confirm": "email"}, r"newsletter\.confirm_admin_id: required with"),
+        ({**SIGNUP, "confirm": "sms"}, r'newsletter\.confirm: must be "none" or "email"'),
+        (
+            {**SIGNUP, "confirm": "email", "confirm_admin_id": "ops@example.com"},
+            r"newsletter\.confirm_admin_id: 'ops@example\.com' is not",
+        ),
+        (
+            {**SIGNUP, "confirm": "email", "confirm_admin_id": 1, "confirm_days": 0},
+            r"newsletter\.confirm_days: must be a whole number of days, 1 to 90",
+        ),
+        (
+            {**SIGNUP, "confirm": "email", "confirm_admin_id": 1, "confirm_days": "soon"},
+            r"newsletter\.confirm_days: must be a whole number",
+        ),
+        (
+            {"action": "unsubscribe", "types": ["93"], "create": False, "confirm": "email"},
+            r"newsletter\.confirm: \"email\" \(double opt-in\) is for subscribe forms",
+        ),
         ({**SIGNUP, "choose": "maybe"}, r"newsletter\.choose: must be true or false"),
         ({**SIGNUP, "create": 1}, r"newsletter\.create: must be true or false"),
         (
@@ -131,7 +155,9 @@ def test_a_thank_you_page_on_the_bridge_itself_needs_no_origin() -> None:
             {**SIGNUP, "redirect": "https://evil.example/thanks"},
             r"newsletter\.redirect: .* add https://evil\.example to origins",
         ),
-        ({**SIGNUP, "confirm_days": 7}, r"newsletter\.confirm_days: unknown setting"),
+        ({**SIGNUP, "confirm_days": 7}, r'newsletter\.confirm_days: only with confirm = "email"'),
+        ({**SIGNUP, "confirm_admin_id": 7}, r"newsletter\.confirm_admin_id: only with confirm"),
+        ({**SIGNUP, "confirm_day": 7}, r"newsletter\.confirm_day: unknown setting"),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_key(table: dict[str, Any], problem: str) -> None:

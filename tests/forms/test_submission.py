@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.consent import Identity, NewContact, Scope, Wanted
+from bridge.consent import Confirmation, Identity, NewContact, Scope, Wanted
 from bridge.forms import form_settings
 from bridge.forms.submission import InvalidField, Submission, consent_request, read_submission
 
@@ -110,3 +110,16 @@ def test_an_unsubscribe_creates_nobody() -> None:
     request = consent_request(LEAVER, submission, occurred_at=NOW, event_id="e2", proof={})
     assert request.wanted is Wanted.UNSUBSCRIBED and request.create is None
     assert request.context == {"via": "form", "form": "leave", "action": "unsubscribe"}
+
+
+def test_a_double_opt_in_signup_carries_its_confirmation_in_the_visitor_s_language() -> None:
+    table = {"types": ["95"], "consent_text": WORDS, "confirm": "email", "confirm_admin_id": 7}
+    form = form_settings("digest", {**table, "confirm_days": 3}, PUBLIC)
+    submission = read_submission(form, [("email", "ann@example.com")])
+    request = consent_request(
+        form, submission, occurred_at=NOW, event_id="e1", proof={}, locale="fr"
+    )
+    assert request.confirm == Confirmation("7", 3, "fr")
+    assert request.context["consent_text"] == WORDS
+    plain = consent_request(SIGNUP, submission, occurred_at=NOW, event_id="e2", proof={})
+    assert plain.confirm is None

@@ -31,6 +31,7 @@ from bridge.intercom.client import (
     Unauthorized,
 )
 from bridge.sandbox import Sandbox
+from bridge.sandbox.messages import ADMIN_ID
 
 TOKEN = "sandbox-token"
 JANE = "63a07ddf05a32042dffac965"
@@ -47,12 +48,16 @@ OPERATIONS = {
     ("DELETE", "/contacts/{contact_id}/subscriptions/{subscription_id}"): (
         r"/contacts/[^/]+/subscriptions/[^/]+"
     ),
+    ("POST", "/messages"): r"/messages",
 }
 # Answers Intercom really gives that 2.11 documents for none of these operations: the 429 rate
 # limit, 5xx outages and the 409 to creating a contact that exists (documented only in
 # Intercom-OpenAPI's unmerged PR #543). Their bodies are checked against the spec's `error`
 # component instead.
 UNDOCUMENTED = {409, 429, 500, 503}
+# Undocumented for one operation only: the 404 `POST /messages` gives a contact created moments
+# ago (its description warns of it; no response is listed).
+UNDOCUMENTED_FOR = {("POST", "/messages"): {404}}
 
 
 @dataclass
@@ -146,7 +151,7 @@ def validate_exchange(
     response = exchange.response
     if response is None:
         return operation
-    if response.status_code in UNDOCUMENTED:
+    if response.status_code in UNDOCUMENTED | UNDOCUMENTED_FOR.get(operation, set()):
         with pytest.raises(ResponseNotFound):
             openapi.validate_response(request, as_openapi_response(response))
         error_schema.validate(response.json())
@@ -202,6 +207,16 @@ async def drive_scenario(recorder: Recorder, sandbox: Sandbox) -> None:
         await client.attach_subscription(JANE, "37846", ConsentType.OPT_OUT)
         await client.attach_subscription(JANE, "108", ConsentType.OPT_IN)
         await client.detach_subscription(JANE, "37846")
+        await client.send_email(
+            admin_id=ADMIN_ID, contact_id=lead.id, role="lead", subject="Confirm", body="<p>Hi</p>"
+        )
+        sandbox.faults.message_lag = 60.0
+        fresh = await client.create_contact(email="fresh.lead@example.com")
+        with pytest.raises(NotFound):
+            await client.send_email(
+                admin_id=ADMIN_ID, contact_id=fresh.id, role="lead", subject="S", body="B"
+            )
+        sandbox.faults.message_lag = 0.0
         for error_path in (
             client.list_contact_subscriptions("0" * 24),
             client.attach_subscription("0" * 24, "93", ConsentType.OPT_OUT),
@@ -227,6 +242,9 @@ async def drive_scenario(recorder: Recorder, sandbox: Sandbox) -> None:
             revoked.detach_subscription(JANE, "93"),
             revoked.search_contacts({"field": "role", "operator": "=", "value": "user"}),
             revoked.create_contact(email="revoked@example.com"),
+            revoked.send_email(
+                admin_id=ADMIN_ID, contact_id=JANE, role="user", subject="S", body="B"
+            ),
         ):
             with pytest.raises(Unauthorized):
                 await unauthorized
@@ -265,6 +283,8 @@ async def test_every_request_and_answer_matches_the_spec(
     }
     assert seen[("POST", "/contacts/search")] == {200, 401}
     assert seen[("POST", "/contacts")] == {200, 401, 409}
+    assert seen[("POST", "/messages")] == {200, 401, 404}
+    assert [m["to"]["type"] for m in sandbox.messages] == ["lead"]
     searches = [e for e in recorder.exchanges if operation_of(e.request)[1] == "/contacts/search"]
     assert any(b"starting_after" in e.request.content for e in searches)
     assert len(recorder.exchanges) == sandbox.count()

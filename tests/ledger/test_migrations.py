@@ -87,13 +87,17 @@ async def test_requests_recorded_before_0005_read_back_without_leave_to_create(
                     "now": row["received_at"],
                 },
             )
-        assert await ledger.migrate() == ["0005_create_contact"]
+        assert await ledger.migrate() == NAMES[4:]
         old = await ledger.get(inserted["id"])
         assert old is not None
-        assert (old.request.event_id, old.request.create, old.status) == (
+        # 0006 rebuilds request_state on SQLite: the state is kept, and still claimable.
+        assert (old.request.event_id, old.request.create, old.request.confirm, old.status) == (
             "old-1",
+            None,
             None,
             Status.PENDING,
         )
+        [claimed] = await ledger.claim("w", limit=1, lease_seconds=60, now=NOW)
+        assert claimed.id == inserted["id"]
     finally:
         await ledger.close()

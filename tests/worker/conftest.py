@@ -20,6 +20,7 @@ from bridge.ledger import Ledger
 from bridge.metrics import Metrics
 from bridge.sandbox import Sandbox
 from bridge.settings import WorkerSettings
+from bridge.worker.confirmations import Mailer
 from bridge.worker.loop import Worker
 from tests.conftest import SANDBOX_TOKEN
 
@@ -63,6 +64,7 @@ def make_worker(
     clock: ManualClock,
     settings: WorkerSettings = FAST,
     owner: str = "w1",
+    mailer: Mailer | None = None,
 ) -> Worker:
     """A worker with a hand-moved clock and seeded jitter."""
     return Worker(
@@ -74,6 +76,7 @@ def make_worker(
         clock=clock,
         rng=random.Random(7),
         owner=owner,
+        mailer=mailer,
     )
 
 

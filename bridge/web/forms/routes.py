@@ -90,6 +90,8 @@ async def _take(request: Request, services: Services, form: Form) -> str:
         occurred_at=services.clock.now(),
         event_id=uuid.uuid4().hex,
         proof=proof,
+        # The confirmation email goes out in the language the visitor's browser asks for.
+        locale=choose_language(request, None).catalog.code if form.confirm else None,
     )
     recording = await services.record([consent])
     if recording.unstorable:
@@ -104,6 +106,8 @@ async def thanks(request: Request) -> Response:
     language = choose_language(request, None)
     t = language.catalog.gettext
     done = "forms.subscribed" if form.action is FormAction.SUBSCRIBE else "forms.unsubscribed"
+    if form.confirm is not None:
+        done = "confirm.check_email"  # nothing changes until they click the emailed link
     context = {"title": t("forms.thanks_title"), "message": t(done)}
     return render(request, "forms/thanks.html", language, context)
 

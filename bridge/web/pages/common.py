@@ -32,8 +32,12 @@ class Language:
     chosen: str | None  # the ?lang= the person picked, kept on links and forms
 
 
-def choose_language(request: Request, claims: LinkClaims | None) -> Language:
+def choose_language(
+    request: Request, claims: LinkClaims | None, *, locale: str | None = None
+) -> Language:
     """`?lang=` (the switcher), then the link's locale, then Accept-Language, then English.
+
+    `locale` stands for the link's when the link carries no `LinkClaims` (a confirmation).
 
     The switcher comes first, ahead of the link's locale, so that a person sent a French
     link can still switch the page to another language.
@@ -42,7 +46,7 @@ def choose_language(request: Request, claims: LinkClaims | None) -> Language:
     chosen = clean_tag(request.query_params.get("lang"))
     preferred = [
         tag
-        for tag in (chosen, claims.locale if claims else None)
+        for tag in (chosen, claims.locale if claims else locale)
         if tag is not None and clean_tag(tag)
     ]
     preferred += parse_accept_language(request.headers.get("accept-language"))
