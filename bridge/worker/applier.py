@@ -33,7 +33,7 @@ from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
 from bridge.worker.confirmations import Mailer, send_confirmation
-from bridge.worker.leads import create_lead, may_create
+from bridge.worker.leads import create_lead, made_new, may_create
 from bridge.worker.retries import ContactGone, Failure, Requeue, Step, classify
 from bridge.worker.turns import ContactTurns
 
@@ -60,6 +60,8 @@ class _Applied:
     outcomes: list[Outcome] = field(default_factory=list)
     applied: list[tuple[str, str]] = field(default_factory=list)
     superseded: int = 0
+    # Contacts this request made: their subscription lists are empty, known without a read.
+    made: set[str] = field(default_factory=set)
 
 
 class Applier:
@@ -198,6 +200,8 @@ class Applier:
         """The id of the lead made for the request's person (or named by a 409), remembered."""
         outcome = await self._call(lambda: create_lead(self.intercom, claimed.request))
         done.outcomes.append(outcome)
+        if made_new(outcome):
+            done.made.add(outcome.contact_id)
         # Search will not find the lead for minutes: the person's next request must not
         # create another.
         self.contacts.remember(claimed.request.identity, [outcome.contact_id])
@@ -223,7 +227,11 @@ class Applier:
         if not current:
             return
         explicit: frozenset[str] | None = None
-        if len(current) > 1:
+        if contact_id in done.made:
+            # A lead made moments ago has chosen nothing yet: opt-out types already reach it
+            # and need no call, opt-in types need their attach, and nothing needs reading.
+            explicit = frozenset()
+        elif len(current) > 1:
             # Reading the list costs one call and saves one for every type already right;
             # for a single type a blind write is never worse, as attach and detach are
             # idempotent in effect.

@@ -20,6 +20,7 @@ from bridge.intercom.client import ContactExists, IntercomClient
 from bridge.ledger import Outcome
 
 CREATE = "create"  # the outcome's action; it concerns no subscription type, so type_id is ""
+CREATED = "lead created"  # the detail of an outcome whose lead this request made
 
 
 def may_create(request: ConsentRequest) -> bool:
@@ -39,4 +40,9 @@ async def create_lead(intercom: IntercomClient, request: ConsentRequest) -> Outc
         there = "an archived contact" if exc.archived else "a contact"
         detail = f"{there} with these details exists"
         return Outcome(exc.existing_id, "", CREATE, exc.status, exc.request_id, detail)
-    return Outcome(created.id, "", CREATE, created.status, created.request_id, "lead created")
+    return Outcome(created.id, "", CREATE, created.status, created.request_id, CREATED)
+
+
+def made_new(outcome: Outcome) -> bool:
+    """Whether the outcome's lead was made just now, so its subscription list is empty."""
+    return outcome.action == CREATE and outcome.detail == CREATED

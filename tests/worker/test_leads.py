@@ -170,6 +170,52 @@ async def test_a_signup_nobody_matches_creates_a_lead_and_subscribes_it(
     assert record.outcomes[0].intercom_request_id
 
 
+async def test_a_new_lead_needs_no_call_for_what_it_receives_already(
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    # 93 and 37846 are opt_out email types: a new lead receives them without asking, so a
+    # signup to them costs the search and the create, and neither a read nor a detach.
+    email = new_email()
+    request = signup(Identity(email=email))
+    both = dataclasses.replace(request, scope=Scope(type_ids=("93", "37846", EMAIL_TYPE)))
+    await ledger.record([both])
+    await make_worker(ledger, intercom, clock).run_until_idle()
+    [lead] = contacts_with(sandbox, email)
+    assert all(sandbox.receives(lead, t) for t in ("93", "37846", EMAIL_TYPE))
+    calls = [(r.method, r.path) for r in sandbox.requests if r.path.startswith("/contacts")]
+    assert calls == [
+        ("POST", "/contacts/search"),
+        ("POST", "/contacts"),
+        ("POST", f"/contacts/{lead}/subscriptions"),
+    ]
+    assert await statuses(ledger) == ["applied"]
+
+
+async def test_a_contact_found_through_the_409_is_read_not_assumed_new(
+    ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    # A lead made moments ago (search lags it) who opted out of 93 already: found through the
+    # 409, its list is not assumed empty but read, and 93 is detached to receive it again.
+    sandbox.faults.search_lag = LAG
+    email = new_email()
+    lead = sandbox.add_contact(email=email, role="lead")["id"]
+    await ledger.record(
+        [ask(Identity(contact_id=lead), Wanted.UNSUBSCRIBED, Scope(type_ids=("93",)))]
+    )
+    await make_worker(ledger, intercom, clock).run_until_idle()
+    assert not sandbox.receives(lead, "93")
+    request = signup(Identity(email=email), minutes=1)
+    await ledger.record([dataclasses.replace(request, scope=Scope(type_ids=("93", EMAIL_TYPE)))])
+    await make_worker(ledger, intercom, clock).run_until_idle()
+    reads = [
+        r
+        for r in sandbox.requests
+        if (r.method, r.path) == ("GET", f"/contacts/{lead}/subscriptions")
+    ]
+    assert creates(sandbox) == [409] and len(reads) == 1
+    assert sandbox.receives(lead, "93") and sandbox.receives(lead, EMAIL_TYPE)
+
+
 async def test_a_phone_signup_creates_a_lead_with_the_phone(
     ledger: Ledger, intercom: IntercomClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
