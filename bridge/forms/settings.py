@@ -23,7 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # A posted field's name, as an HTML form or a JSON body would carry it.
 _FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$")
 # Field names the endpoint reads itself, so a mapping or a honeypot may not take them.
-RESERVED_FIELDS = ("subscription", "_t")
+RESERVED_FIELDS = ("subscription", "_t", "_nonce")
 MAX_CONSENT_TEXT = 2_000
 KEYS = (
     "action",
