@@ -158,7 +158,8 @@ def read_action(table: Table) -> FormAction:
         raise table.error("action", f"must be subscribe or unsubscribe (got {value!r})") from None
 
 
-def _confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
+def read_confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
+    """`confirm`, `confirm_admin_id` and `confirm_days`: double opt-in, for signups only."""
     value = table.table.get("confirm", "none")
     if value not in ("none", "email"):
         raise table.error("confirm", f'must be "none" or "email" (got {value!r})')
@@ -290,7 +291,7 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
     if unknown:
         raise read.error(unknown[0], f"unknown setting (known: {', '.join(KEYS)})")
     action = read_action(read)
-    confirm = _confirm(read, action)
+    confirm = read_confirm(read, action)
     origins = _origins(read)
     fields = _fields(read)
     honeypot = read.field_name("honeypot", table.get("honeypot", "website"))
