@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +14,9 @@ from bridge.providers.form_tool import FormTool
 from bridge.sandbox import Sandbox
 from bridge.sandbox.messages import ADMIN_ID
 from bridge.settings import SettingsError
+from tests.confirming import changes, confirm_path, press_and_see_applied
 from tests.providers.test_typeform import SAMPLE, SIGNUP, signed
 from tests.providers.webhooks import (
-    PUBLIC_URL,
     apply_all,
     bridge_with,
     delivery,
@@ -36,15 +34,6 @@ CONFIRMED = {
     "confirm_days": 3,
 }
 EMAIL = "laura@example.com"  # the sample's
-
-
-def changes(sandbox: Sandbox) -> list[str]:
-    """The subscription changes the sandbox was asked for."""
-    return [
-        f"{seen.method} {seen.path}"
-        for seen in sandbox.requests
-        if "/subscriptions" in seen.path and seen.method in ("POST", "DELETE")
-    ]
 
 
 def test_a_signup_carries_its_confirmation_in_the_bridge_s_default_language() -> None:
@@ -82,20 +71,12 @@ def test_the_signed_sample_changes_nothing_until_the_emailed_link_is_posted(
         [waiting] = recorded(client)
         assert waiting.status is Status.AWAITING_CONFIRMATION
 
-        [url] = re.findall(r'href="([^"]+)"', message["body"])
-        path = html.unescape(url).removeprefix(PUBLIC_URL)
-        assert path.startswith("/confirm/")
+        path = confirm_path(message)
         assert client.get(path).status_code == 200  # a scanner's GET confirms nothing
         apply_all(client)
         assert changes(sandbox) == []
 
-        assert client.post(path, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
-        apply_all(client)
-        assert sandbox.receives(lead["id"], "95")
-        assert changes(sandbox) == [f"POST /contacts/{lead['id']}/subscriptions"]
-        [done] = recorded(client)
-        assert done.status is Status.APPLIED
-        assert [o.action for o in done.outcomes] == ["create", "message", "attach"]
+        press_and_see_applied(client, sandbox, path, lead["id"], "95", apply_all)
         assert len(sandbox.messages) == 1
 
 
