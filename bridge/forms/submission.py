@@ -108,12 +108,14 @@ def submission_event_id(form: Form, submission: Submission, nonce: str | None) -
     """The event id of a post: from its nonce scoped to the form and person, else a fresh one.
 
     The nonce is the client's choice, so it dedupes only the same person's double submit: the
-    same nonce sent with another address is another person's request and is recorded too.
+    same nonce sent with another address is another person's request and is recorded too. The
+    ticked types are in the digest as well, so a person who goes back to the page and ticks
+    something else is heard, not taken for a double click.
     """
     if nonce is None:
         return uuid.uuid4().hex  # a pasted form or a script: every post is its own request
-    person = f"{form.name}\n{submission.identity.key}".encode()
-    return f"{hashlib.sha256(person).hexdigest()[:32]}:{nonce}"
+    scope = "\n".join([form.name, submission.identity.key, *submission.type_ids]).encode()
+    return f"{hashlib.sha256(scope).hexdigest()[:32]}:{nonce}"
 
 
 def consent_request(

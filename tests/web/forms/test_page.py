@@ -283,3 +283,17 @@ def test_the_same_nonce_with_another_address_is_another_person_s_request(
 def test_each_new_view_of_the_page_has_a_new_nonce(client: TestClient) -> None:
     nonces = {Inputs(client.get("/forms/newsletter").text).named("_nonce")["value"] for _ in "ab"}
     assert len(nonces) == 2
+
+
+def test_back_on_the_same_page_with_other_ticks_is_heard(
+    client: TestClient, clock: ManualClock
+) -> None:
+    form = Inputs(client.get("/forms/choose").text)
+    clock.advance(MIN_FILL_SECONDS + 1)
+    hidden = [(name, form.named(name)["value"] or "") for name in ("_t", "_nonce")]
+    sent = [*hidden, ("your-email", "back.again@example.com")]
+    post(client, "choose", [*sent, ("subscription", "93")], **FROM_THE_PAGE)
+    post(client, "choose", [*sent, ("subscription", "93")], **FROM_THE_PAGE)
+    post(client, "choose", [*sent, ("subscription", "95")], **FROM_THE_PAGE)
+    chosen = sorted(r.request.scope.type_ids for r in recorded(client))
+    assert chosen == [("93",), ("95",)]
