@@ -23,7 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # A posted field's name, as an HTML form or a JSON body would carry it.
 _FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$")
 # Field names the endpoint reads itself, so a mapping or a honeypot may not take them.
-RESERVED_FIELDS = ("subscription", "_t")
+RESERVED_FIELDS = ("subscription", "_t", "_nonce")
 MAX_CONSENT_TEXT = 2_000
 KEYS = (
     "action",
@@ -158,7 +158,8 @@ def read_action(table: Table) -> FormAction:
         raise table.error("action", f"must be subscribe or unsubscribe (got {value!r})") from None
 
 
-def _confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
+def read_confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
+    """`confirm`, `confirm_admin_id` and `confirm_days`: double opt-in, for signups only."""
     value = table.table.get("confirm", "none")
     if value not in ("none", "email"):
         raise table.error("confirm", f'must be "none" or "email" (got {value!r})')
@@ -290,7 +291,7 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
     if unknown:
         raise read.error(unknown[0], f"unknown setting (known: {', '.join(KEYS)})")
     action = read_action(read)
-    confirm = _confirm(read, action)
+    confirm = read_confirm(read, action)
     origins = _origins(read)
     fields = _fields(read)
     honeypot = read.field_name("honeypot", table.get("honeypot", "website"))

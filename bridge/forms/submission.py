@@ -7,7 +7,9 @@ same answers: the email is required and normalised, a phone is kept in E.164 for
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,7 @@ from bridge.identities import InvalidIdentity, check_email, check_phone
 from .settings import Form, FormAction
 
 CHOICE_FIELD = "subscription"  # the checkboxes' name when the visitor chooses
+NONCE_FIELD = "_nonce"  # the hosted page's (and the fetch snippet's) once-per-send nonce
 MAX_NAME = 200
 
 
@@ -99,6 +102,20 @@ def read_submission(form: Form, fields: Sequence[tuple[str, str]]) -> Submission
     phone = _phone(form, fields)
     name = _name(form, fields)
     return Submission(Identity(email=email, phone=phone), _types(form, fields), name)
+
+
+def submission_event_id(form: Form, submission: Submission, nonce: str | None) -> str:
+    """The event id of a post: from its nonce scoped to the form and person, else a fresh one.
+
+    The nonce is the client's choice, so it dedupes only the same person's double submit: the
+    same nonce sent with another address is another person's request and is recorded too. The
+    ticked types are in the digest as well, so a person who goes back to the page and ticks
+    something else is heard, not taken for a double click.
+    """
+    if nonce is None:
+        return uuid.uuid4().hex  # a pasted form or a script: every post is its own request
+    scope = "\n".join([form.name, submission.identity.key, *submission.type_ids]).encode()
+    return f"{hashlib.sha256(scope).hexdigest()[:32]}:{nonce}"
 
 
 def consent_request(

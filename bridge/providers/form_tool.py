@@ -19,8 +19,24 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from bridge.clock import Clock
-from bridge.consent import Channel, ConsentRequest, Identity, NewContact, Scope, Wanted
-from bridge.forms.settings import MAX_CONSENT_TEXT, FormAction, Table, read_action, read_create
+from bridge.consent import (
+    Channel,
+    Confirmation,
+    ConsentRequest,
+    Identity,
+    NewContact,
+    Scope,
+    Wanted,
+)
+from bridge.forms.settings import (
+    MAX_CONSENT_TEXT,
+    DoubleOptIn,
+    FormAction,
+    Table,
+    read_action,
+    read_confirm,
+    read_create,
+)
 from bridge.forms.submission import InvalidField, clean_name
 from bridge.identities import InvalidIdentity, check_email, check_phone
 from bridge.settings import SettingsError
@@ -29,7 +45,7 @@ from .base import Delivery, Malformed, Parsed, Provider, ProviderSettings, from_
 
 # The settings every form tool's table takes besides its secret.
 MAPPING_KEYS = ("email", "phone", "name", "consent", "types", "action", "create", "confirm")
-OTHER_KEYS = ("consent_text", "max_body_bytes")
+OTHER_KEYS = ("consent_text", "max_body_bytes", "confirm_admin_id", "confirm_days")
 _TICKED = {"true", "yes", "on", "1", "checked", "accepted", "agree", "i agree"}
 _UNTICKED = {"", "false", "no", "off", "0", "unchecked", "none", "null"}
 
@@ -46,6 +62,7 @@ class FieldMap:
     action: FormAction = FormAction.SUBSCRIBE
     create: bool = True
     consent_text: str | None = None
+    confirm: DoubleOptIn | None = None  # `confirm = "email"`: each signup waits for a click
 
 
 @dataclass
@@ -57,6 +74,7 @@ class Submitted:
     lookup: Callable[[str], object]  # a field's value by its ref, key or label; None if absent
     typed: Mapping[str, object] = field(default_factory=dict)  # "email"/"phone" by field type
     form: str | None = None  # the tool's form id, for the proof
+    locale: str | None = None  # the language the person filled the form in, if the tool says
 
 
 @dataclass
@@ -109,7 +127,7 @@ def _refs(table: Table, key: str) -> tuple[str, ...]:
 
 
 def check_confirm(table: Table) -> None:
-    # Not shared with forms: when forms learn double opt-in, form tools still need their own.
+    """`confirm` for a table that takes no double opt-in (`standard`): "none" only."""
     value = table.table.get("confirm", "none")
     if value == "email":
         raise table.error("confirm", '"email" (double opt-in) is not built yet; use "none"')
@@ -135,7 +153,7 @@ def field_map(settings: ProviderSettings, allowed: tuple[str, ...]) -> FieldMap:
         known = ", ".join(sorted({*MAPPING_KEYS, *OTHER_KEYS, *allowed}))
         raise table.error(unknown[0], f"unknown setting (known: {known})")
     action = read_action(table)
-    check_confirm(table)
+    confirm = read_confirm(table, action)
     consent = _refs(table, "consent")
     if consent and action is FormAction.UNSUBSCRIBE:
         raise table.error("consent", "a consent checkbox only makes sense on a signup")
@@ -153,6 +171,7 @@ def field_map(settings: ProviderSettings, allowed: tuple[str, ...]) -> FieldMap:
         action=action,
         create=read_create(table, action),
         consent_text=text,
+        confirm=confirm,
     )
 
 
@@ -251,6 +270,12 @@ class FormTool(Provider):
             event_id=found.event_id,
             context=context,
             create=NewContact(name=name) if subscribe and fields.create else None,
+            # With no language in the payload the email goes out in the bridge's default.
+            confirm=(
+                Confirmation(fields.confirm.admin_id, fields.confirm.days, found.locale)
+                if fields.confirm
+                else None
+            ),
         )
 
 

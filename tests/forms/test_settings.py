@@ -146,6 +146,7 @@ def test_a_thank_you_page_on_the_bridge_itself_needs_no_origin() -> None:
         ({**SIGNUP, "fields": {"email": "_t"}}, r"newsletter\.fields\.email: '_t' is a field"),
         ({**SIGNUP, "fields": {"phone": "email"}}, r"newsletter\.fields: .* different fields"),
         ({**SIGNUP, "honeypot": "subscription"}, r"newsletter\.honeypot: 'subscription' is"),
+        ({**SIGNUP, "honeypot": "_nonce"}, r"newsletter\.honeypot: '_nonce' is a field"),
         ({**SIGNUP, "honeypot": "name"}, r"newsletter\.honeypot: 'name' is also one"),
         ({**SIGNUP, "origins": ["www.example.com"]}, r"newsletter\.origins: 'www\.example"),
         ({**SIGNUP, "origins": ["https://a.example/form"]}, r"newsletter\.origins: .* not an"),

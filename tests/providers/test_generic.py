@@ -122,7 +122,7 @@ def test_an_unsubscribe_table_without_types_is_the_email_channel() -> None:
         ({}, "token: required"),
         ({"token": "short"}, "token: too short"),
         ({"token": TOKEN}, "types: required for a signup"),
-        ({**SIGNUP, "confirm": "email"}, "confirm: .*not built yet"),
+        ({**SIGNUP, "confirm": "email"}, "confirm_admin_id: required"),
         ({**SIGNUP, "action": "manage"}, "action: .*not built yet"),
         ({**SIGNUP, "emial": "x"}, "emial: unknown setting"),
         ({"token": TOKEN, "action": "unsubscribe", "consent": "ok"}, "consent: "),

@@ -100,11 +100,9 @@ def test_an_unticked_box_a_partial_response_and_mapping_by_id_or_hidden_field() 
     assert (request.identity.email, request.create) == ("laura@example.com", NewContact(name="ads"))
 
 
-def test_start_up_refuses_a_short_secret_and_double_opt_in() -> None:
+def test_start_up_refuses_a_short_secret() -> None:
     with pytest.raises(SettingsError, match=r"providers\.typeform\.secret: too short"):
         form_tool("typeform", {**SIGNUP, "secret": "short"})
-    with pytest.raises(SettingsError, match=r"providers\.typeform\.confirm"):
-        form_tool("typeform", {**SIGNUP, "confirm": "email"})
 
 
 def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -2,7 +2,8 @@
 
 Localised like every page (`?lang=`, then Accept-Language), branded, and embeddable in an
 iframe like the preference page (`?embed=1`). It posts to the bridge itself and carries the
-signed `_t` fill stamp, so a post sent faster than a person types is taken for a bot's. No
+signed `_t` fill stamp, so a post sent faster than a person types is taken for a bot's, and a
+nonce, so a double click records one request. No
 script: the checkboxes and the honeypot are plain HTML. When Intercom cannot list the types,
 a form that offers a choice says so instead of showing a form that could only fail.
 """
@@ -16,11 +17,13 @@ from bridge.consent import Scope
 from bridge.forms import FormAction
 from bridge.forms.layout import layout
 from bridge.forms.spam import STAMP_FIELD
+from bridge.forms.submission import NONCE_FIELD
 from bridge.services import Services
 from bridge.settings import origin_of
 from bridge.web.forms.answers import form_named
 from bridge.web.middleware.security_headers import embeddable_csp
 from bridge.web.pages.common import choose_language, render, self_url
+from bridge.web.pages.fields import new_nonce
 
 
 def _csp(services: Services, redirect: str | None) -> str:
@@ -57,6 +60,8 @@ async def show(request: Request) -> Response:
         "button": t("forms.button_subscribe" if subscribe else "forms.button_unsubscribe"),
         "stamp_field": STAMP_FIELD,
         "stamp": services.signer.fill_stamp(form.name),
+        "nonce_field": NONCE_FIELD,
+        "nonce": new_nonce(),  # a double click posts it twice: recorded once
         "action_url": self_url(request),
     }
     headers = {"Content-Security-Policy": _csp(services, form.redirect)}

@@ -3,7 +3,8 @@
 In order: the form (404), the site that sent it (403), the sender's IP's pace (429), the body
 (413, 415, 400), the honeypot and the signed fill time (a bot gets the normal answer and
 nothing is recorded), the fields (400 naming the field), the address's pace (429), then one
-consent request through `Services.record` (503 when the ledger cannot commit) and the answer:
+consent request through `Services.record` (503 when the ledger cannot commit; a post carrying
+a nonce already recorded for the same person is a duplicate, answered the same) and the answer:
 303 to the thank-you page for a browser, `{"ok": true}` for `fetch`. Every post is counted in
 `bridge_form_posts_total` by form and result. `GET` of the same path is the hosted page
 (`page`).
@@ -12,7 +13,6 @@ consent request through `Services.record` (503 when the ledger cannot commit) an
 from __future__ import annotations
 
 import logging
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,7 +21,13 @@ from starlette.responses import Response
 from bridge.forms import Form, FormAction
 from bridge.forms.limits import FormLimits
 from bridge.forms.spam import bot_sign
-from bridge.forms.submission import InvalidField, consent_request, read_submission
+from bridge.forms.submission import (
+    NONCE_FIELD,
+    InvalidField,
+    consent_request,
+    read_submission,
+    submission_event_id,
+)
 from bridge.ledger import LedgerUnavailable
 from bridge.logsafe import masked
 from bridge.services import Services
@@ -31,6 +37,7 @@ from bridge.web.forms.answers import InvalidFormField, TooManyPosts, accepted, f
 from bridge.web.forms.body import read_posted
 from bridge.web.forms.origins import ForeignOrigin, page_origin
 from bridge.web.pages.common import choose_language, client_proof, render
+from bridge.web.pages.fields import form_nonce
 from bridge.web.routing import route
 
 log = logging.getLogger(__name__)
@@ -88,7 +95,8 @@ async def _take(request: Request, services: Services, form: Form) -> str:
         form,
         submission,
         occurred_at=services.clock.now(),
-        event_id=uuid.uuid4().hex,
+        # A double click sends the page's nonce twice: one request, answered the same twice.
+        event_id=submission_event_id(form, submission, form_nonce(dict(fields), NONCE_FIELD)),
         proof=proof,
         # The confirmation email goes out in the language the visitor's browser asks for.
         locale=choose_language(request, None).catalog.code if form.confirm else None,

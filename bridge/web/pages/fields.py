@@ -40,9 +40,9 @@ def scoped_event_id(link_token: str, client_key: str | None) -> str:
     return f"{token_digest(link_token)}:{client_key or uuid.uuid4().hex}"
 
 
-def form_nonce(fields: dict[str, str]) -> str | None:
-    """The nonce a page's form carried, if it is one of ours in shape (32 hex digits)."""
-    nonce = fields.get("nonce")
+def form_nonce(fields: dict[str, str], name: str = "nonce") -> str | None:
+    """The nonce a page's form carried in `name`, if it is one of ours in shape (32 hex digits)."""
+    nonce = fields.get(name)
     if nonce and len(nonce) == 32:
         try:
             return uuid.UUID(hex=nonce).hex

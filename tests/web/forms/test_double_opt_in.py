@@ -15,6 +15,7 @@ from bridge.clock import ManualClock
 from bridge.ledger import Status
 from bridge.sandbox import Sandbox
 from bridge.sandbox.messages import ADMIN_ID
+from tests.confirming import changes, confirm_path, press_and_see_applied
 from tests.web.forms.posting import PUBLIC_URL, SITE, bridge_with_forms, post, recorded
 
 WORDS = "Yes, email me the <weekly> digest."
@@ -48,15 +49,6 @@ def run_worker(client: TestClient) -> None:
     client.portal.call(services.new_worker().run_until_idle)  # type: ignore[union-attr]
 
 
-def changes(sandbox: Sandbox) -> list[str]:
-    """The subscription changes the sandbox was asked for."""
-    return [
-        f"{seen.method} {seen.path}"
-        for seen in sandbox.requests
-        if "/subscriptions" in seen.path and seen.method in ("POST", "DELETE")
-    ]
-
-
 def test_a_signup_changes_nothing_in_intercom_until_the_emailed_link_is_posted(
     client: TestClient, sandbox: Sandbox, clock: ManualClock
 ) -> None:
@@ -81,9 +73,7 @@ def test_a_signup_changes_nothing_in_intercom_until_the_emailed_link_is_posted(
     metrics = client.get("/metrics").text
     assert 'bridge_ledger_requests{status="awaiting_confirmation"} 1.0' in metrics
 
-    [url] = re.findall(r'href="([^"]+)"', message["body"])
-    path = html.unescape(url).removeprefix(PUBLIC_URL)
-    assert path.startswith("/confirm/")
+    path = confirm_path(message)
     # A mail scanner fetches the link: nothing is confirmed, nothing changes.
     assert client.get(path).status_code == 200
     clock.advance(60)
@@ -91,13 +81,7 @@ def test_a_signup_changes_nothing_in_intercom_until_the_emailed_link_is_posted(
     assert changes(sandbox) == [] and not sandbox.receives(lead["id"], "95")
 
     clock.advance(3600)
-    assert client.post(path, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
-    run_worker(client)
-    assert sandbox.receives(lead["id"], "95")
-    assert changes(sandbox) == [f"POST /contacts/{lead['id']}/subscriptions"]
-    [done] = recorded(client)
-    assert done.status is Status.APPLIED
-    assert [o.action for o in done.outcomes] == ["create", "message", "attach"]
+    done = press_and_see_applied(client, sandbox, path, lead["id"], "95", run_worker)
     assert done.confirmation is not None and done.confirmation.at == clock.now()
     assert len(sandbox.messages) == 1
 

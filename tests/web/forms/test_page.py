@@ -1,4 +1,4 @@
-"""`GET /forms/{form}`: the hosted signup page in each shape, its stamp, and posts from it."""
+"""`GET /forms/{form}`: the hosted page in each shape, its stamp and nonce, and posts from it."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_a_plain_form_asks_for_the_email_and_says_what_it_subscribes_to(
     assert page.status_code == 200 and page.template.name == "forms/page.html"  # type: ignore[attr-defined]
     assert page.headers["cache-control"].startswith("no-store")
     form = Inputs(page.text)
-    assert form.names() == ["_t", "email", "name", "website"]  # no phone: no SMS type
+    assert form.names() == ["_t", "_nonce", "email", "name", "website"]  # no phone: no SMS type
     assert "required" in form.named("email") and form.named("email")["type"] == "email"
     assert form.actions == ["/forms/newsletter"]
     assert "Newsletter" in page.text and "Product updates" in page.text  # what it sends
@@ -109,7 +109,7 @@ def test_a_choose_form_offers_its_types_in_the_person_s_language(client: TestCli
     form = Inputs(page.text)
     boxes = [i["value"] for i in form.inputs if i.get("name") == "subscription"]
     assert boxes == ["93", "95"]  # the form's types, in its order
-    assert form.names()[:3] == ["_t", "your-email", "full-name"]  # the form's `fields`
+    assert form.names()[:4] == ["_t", "_nonce", "your-email", "full-name"]  # the form's `fields`
     assert "Offres et promotions" in page.text  # Intercom's French name
     assert "Réductions et offres spéciales pour les abonnés." in page.text
     assert "S\u2019inscrire" in page.text and "Que souhaitez-vous recevoir ?" in page.text
@@ -133,7 +133,7 @@ def test_intercom_down_a_choose_form_says_so_and_a_plain_one_still_works(
     assert "<form" not in choose.text  # a signup with nothing to tick could only fail
     plain = client.get("/forms/newsletter")
     assert plain.status_code == 200 and 'role="alert"' not in plain.text
-    assert Inputs(plain.text).names() == ["_t", "email", "name", "website"]
+    assert Inputs(plain.text).names() == ["_t", "_nonce", "email", "name", "website"]
     sandbox.faults.error_rate = 0.0
     response = post(client, "newsletter", [("email", "a@example.com")], **FROM_THE_PAGE)
     assert response.status_code == 303 and len(recorded(client)) == 1
@@ -242,3 +242,58 @@ footer_text = "Acme Widgets, 1 Main St"
     assert (
         "img-src 'self' data: https://cdn.acme.example" in page.headers["content-security-policy"]
     )
+
+
+def _filled(client: TestClient, clock: ManualClock, email: str) -> list[tuple[str, str]]:
+    """The hosted page's fields as a person fills them in, time enough to be one."""
+    form = Inputs(client.get("/forms/newsletter").text)
+    clock.advance(MIN_FILL_SECONDS + 1)
+    hidden = [(name, form.named(name)["value"] or "") for name in ("_t", "_nonce")]
+    return [*hidden, ("email", email)]
+
+
+def test_a_double_click_on_the_page_records_one_request_answered_the_same(
+    client: TestClient, clock: ManualClock
+) -> None:
+    fields = _filled(client, clock, "double.click@example.com")
+    first = post(client, "newsletter", fields, **FROM_THE_PAGE)
+    second = post(client, "newsletter", fields, **FROM_THE_PAGE)
+    assert (first.status_code, first.headers["location"]) == (
+        second.status_code,
+        second.headers["location"],
+    )
+    assert first.status_code == 303
+    [record] = recorded(client)
+    nonce = dict(fields)["_nonce"]
+    assert re.fullmatch(r"[0-9a-f]{32}", nonce) and record.request.event_id.endswith(f":{nonce}")
+    assert posts(client, "newsletter", "accepted") == 2
+
+
+def test_the_same_nonce_with_another_address_is_another_person_s_request(
+    client: TestClient, clock: ManualClock
+) -> None:
+    fields = _filled(client, clock, "first@example.com")
+    post(client, "newsletter", fields, **FROM_THE_PAGE)
+    other = [(name, value) for name, value in fields if name != "email"]
+    post(client, "newsletter", [*other, ("email", "second@example.com")], **FROM_THE_PAGE)
+    emails = sorted(r.request.identity.email or "" for r in recorded(client))
+    assert emails == ["first@example.com", "second@example.com"]
+
+
+def test_each_new_view_of_the_page_has_a_new_nonce(client: TestClient) -> None:
+    nonces = {Inputs(client.get("/forms/newsletter").text).named("_nonce")["value"] for _ in "ab"}
+    assert len(nonces) == 2
+
+
+def test_back_on_the_same_page_with_other_ticks_is_heard(
+    client: TestClient, clock: ManualClock
+) -> None:
+    form = Inputs(client.get("/forms/choose").text)
+    clock.advance(MIN_FILL_SECONDS + 1)
+    hidden = [(name, form.named(name)["value"] or "") for name in ("_t", "_nonce")]
+    sent = [*hidden, ("your-email", "back.again@example.com")]
+    post(client, "choose", [*sent, ("subscription", "93")], **FROM_THE_PAGE)
+    post(client, "choose", [*sent, ("subscription", "93")], **FROM_THE_PAGE)
+    post(client, "choose", [*sent, ("subscription", "95")], **FROM_THE_PAGE)
+    chosen = sorted(r.request.scope.type_ids for r in recorded(client))
+    assert chosen == [("93",), ("95",)]

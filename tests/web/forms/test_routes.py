@@ -192,3 +192,18 @@ def test_a_post_the_ledger_could_not_take_is_a_503_counted_as_unavailable(
     assert response.status_code == 503 and response.headers["retry-after"] == "30"
     assert posts(client, "newsletter", "unavailable") == 1
     assert posts(client, "newsletter", "accepted") == 0
+
+
+def test_without_a_nonce_each_post_is_its_own_request(client: TestClient) -> None:
+    fields = [("email", "pasted@example.com")]
+    post(client, "newsletter", fields)
+    post(client, "newsletter", fields)
+    fetch(client, "newsletter", {"email": "pasted@example.com"})
+    assert len(recorded(client)) == 3
+
+
+def test_a_nonce_not_of_the_bridge_s_shape_is_no_nonce(client: TestClient) -> None:
+    fields = [("email", "odd.nonce@example.com"), ("_nonce", "not-a-nonce")]
+    post(client, "newsletter", fields)
+    post(client, "newsletter", fields)
+    assert len(recorded(client)) == 2
