@@ -18,6 +18,9 @@ class Wanted(enum.StrEnum):
 
     UNSUBSCRIBED = "unsubscribed"
     SUBSCRIBED = "subscribed"
+    # "Send me my preference link" (a `manage` form): the worker emails the person their
+    # link and changes no subscription; `plan` refuses it.
+    LINK = "link"
 
 
 class Channel(enum.StrEnum):
@@ -310,6 +313,8 @@ def plan(
     not read; then every call is planned, which is safe because attach and detach are
     idempotent in effect.
     """
+    if wanted is Wanted.LINK:
+        raise ValueError("a request for a preference link changes no subscription")
     want_receive = wanted is Wanted.SUBSCRIBED
     return [
         call_for(wanted, t)

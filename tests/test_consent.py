@@ -91,7 +91,7 @@ SCOPE_TYPES = {"one type": ["2"], "email": ["1", "2"], "sms": ["108"], "all": ["
     ("wanted", "scope_name", "explicit"),
     list(
         itertools.product(
-            Wanted,
+            (Wanted.UNSUBSCRIBED, Wanted.SUBSCRIBED),  # a `link` is refused: see below
             SCOPES,
             [
                 frozenset(),
@@ -123,6 +123,12 @@ def test_plan_reaches_the_wanted_state_with_no_wasted_call(
     else:
         needed = [t.id for t in types if receives(t, explicit) is not want_receive]
         assert [c.type_id for c in calls] == needed  # known state: only the changes
+
+
+def test_plan_refuses_a_request_for_a_preference_link() -> None:
+    """A `manage` form's request changes nothing, whatever reaches `plan` with it."""
+    with pytest.raises(ValueError, match="changes no subscription"):
+        plan(Wanted.LINK, WORKSPACE, None)
 
 
 def test_select_types_skips_draft_and_archived_unless_asked() -> None:

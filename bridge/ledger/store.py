@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bridge.clock import Clock, SystemClock
-from bridge.consent import ConsentRequest
+from bridge.consent import ConsentRequest, Wanted
 from bridge.logsafe import event_ref
 
 from . import confirmations, contact_leases, leases, migrations, queries, signatures
@@ -140,8 +140,13 @@ class Ledger:
                 now=at,
             )
             rows = await queries.request_rows(tx, leased) if leased else []
-            double_opt_in = [row["id"] for row in rows if row["confirm"] is not None]
-            facts = await confirmations.facts(tx, double_opt_in)
+            # Requests that email their person: whether the email went out already.
+            emailing = [
+                row["id"]
+                for row in rows
+                if row["confirm"] is not None or row["wanted"] == Wanted.LINK.value
+            ]
+            facts = await confirmations.facts(tx, emailing)
         return [
             Claimed(
                 id=row["id"],

@@ -71,6 +71,8 @@ def overlay(
     """What the not-yet-applied requests (oldest event first) will set, per type id."""
     states: dict[str, bool] = {}
     for request in sorted(pending, key=lambda r: r.occurred_at):
+        if request.wanted is Wanted.LINK:
+            continue  # asks for an email, not a change
         scope = request.scope
         if scope.type_ids:
             # Tolerate ids that are no longer live: the page shows only what exists.

@@ -22,6 +22,7 @@ from bridge.consent import (
     ConsentRequest,
     SubscriptionType,
     UnknownTypes,
+    Wanted,
     plan,
 )
 from bridge.intercom.client import IntercomClient, IntercomError, NotFound, RateLimited
@@ -32,7 +33,7 @@ from bridge.ledger import Claimed, Ledger, Outcome, Status
 from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
-from bridge.worker.confirmations import Mailer, send_confirmation
+from bridge.worker.confirmations import Mailer, send_confirmation, send_preferences_link
 from bridge.worker.leads import create_lead, made_new, may_create
 from bridge.worker.retries import ContactGone, Failure, Requeue, Step, classify
 from bridge.worker.turns import ContactTurns
@@ -104,6 +105,9 @@ class Applier:
             error = f"gave up after {self.settings.max_attempts} attempts"
             await self._finish(claimed, Status.DEAD, done, error=error)
             return
+        if request.wanted is Wanted.LINK:
+            await self._send_link(claimed, done)
+            return
         step = Step.TYPES
         try:
             types = await self.type_cache.select(request.scope)
@@ -159,6 +163,42 @@ class Applier:
         else:
             assert_never(failure)
         return True
+
+    async def _send_link(self, claimed: Claimed, done: _Applied) -> None:
+        """Email the person their preference link, once; no contact is made, nothing changes.
+
+        It never reaches `plan` or the contact turns: a request for a link has no types and
+        no subscription state, and an address no contact has settles `unmatched` at once,
+        with nothing sent (a person asking for their link has been a contact for long).
+        """
+        request = claimed.request
+        # Sent already (its worker lost the lease after sending, or it was replayed).
+        if claimed.messaged_at is not None:
+            await self._finish(claimed, Status.APPLIED, done)
+            return
+        if self.mailer is None:
+            error = "this worker cannot send emails (no mailer)"
+            await self._finish(claimed, Status.DEAD, done, error=error)
+            return
+        mailer, step = self.mailer, Step.CONTACT
+        try:
+            contact_ids = await self.contacts.resolve(request.identity, pacer=self.pacer)
+            if not contact_ids:
+                error = "no Intercom contact matches: no link sent"
+                await self._finish(claimed, Status.UNMATCHED, done, error=error)
+                return
+            step, contact_id = Step.LINK, contact_ids[0]
+            role = self.contacts.role_of(contact_id) or "user"
+            done.outcomes.append(
+                await self._call(
+                    lambda: send_preferences_link(self.intercom, mailer, request, contact_id, role)
+                )
+            )
+        except (IntercomError, ContactGone) as exc:
+            if not await self._failed(claimed, exc, step, done):
+                raise
+            return
+        await self._finish(claimed, Status.APPLIED, done)
 
     async def _ask_to_confirm(
         self, claimed: Claimed, confirm: Confirmation, contact_id: str, done: _Applied

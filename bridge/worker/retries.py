@@ -23,6 +23,7 @@ class Step(enum.Enum):
     CONTACT = "looking up the contact"
     CREATE = "creating the contact"
     MESSAGE = "emailing the confirmation link"
+    LINK = "emailing the preference link"
     CALLS = "changing subscriptions"
 
     def describe(self, exc: Exception) -> str:
@@ -54,13 +55,17 @@ def classify(exc: Exception, step: Step) -> Failure:
         return Failure.RATE_WINDOW
     if exc.retryable:
         return Failure.BACKOFF
-    if isinstance(exc, NotFound) and step is Step.MESSAGE:
+    if isinstance(exc, NotFound) and step in (Step.MESSAGE, Step.LINK):
         # Intercom cannot message a contact created moments ago (it answers 404) for a while.
         return Failure.BACKOFF
     # Only a refused change (or a refused lead: an address Intercom will not take; or a refused
     # email: an admin id that is wrong) is the request's own fault; a refused lookup is not
     # planned for.
-    return Failure.DEAD if step in (Step.CREATE, Step.MESSAGE, Step.CALLS) else Failure.UNEXPECTED
+    return (
+        Failure.DEAD
+        if step in (Step.CREATE, Step.MESSAGE, Step.LINK, Step.CALLS)
+        else Failure.UNEXPECTED
+    )
 
 
 class Requeue(enum.Enum):
