@@ -1,4 +1,4 @@
-"""`[forms.NAME]` tables: each signup or unsubscribe form, checked once at start-up.
+"""`[forms.NAME]` tables: each signup, unsubscribe or "send me my link" form, checked at start-up.
 
 A mistake stops the service with one line naming `BRIDGE_CONFIG.forms.NAME.key`, so a typo in
 a form's origins or thank-you URL is found before the form is on anyone's site. Any value may
@@ -48,6 +48,7 @@ class FormAction(enum.StrEnum):
 
     SUBSCRIBE = "subscribe"
     UNSUBSCRIBE = "unsubscribe"
+    MANAGE = "manage"  # email the person their preference link; changes nothing
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Form:
     redirect: str | None = None
     honeypot: str = "website"
     confirm: DoubleOptIn | None = None  # `confirm = "email"`: each signup waits for a click
+    link_admin_id: str | None = None  # `manage`: the admin the preference link email is from
 
     @property
     def source(self) -> str:
@@ -148,18 +150,48 @@ class Table:
 
 
 def read_action(table: Table) -> FormAction:
-    """The `action` setting (default subscribe); "manage" is refused until it is built."""
+    """The `action` setting (default subscribe); "manage" is for forms, not form tools."""
     value = table.table.get("action", "subscribe")
-    if value == "manage":
-        raise table.error("action", '"manage" (send me my preferences link) is not built yet')
+    if value == "manage" and table.section != "forms":
+        raise table.error("action", '"manage" is not built yet for form tools; use a form')
     try:
         return FormAction(value)
     except ValueError:
-        raise table.error("action", f"must be subscribe or unsubscribe (got {value!r})") from None
+        raise table.error(
+            "action", f"must be subscribe, unsubscribe or manage (got {value!r})"
+        ) from None
+
+
+def _admin_id(table: Table, needed_with: str) -> str:
+    admin_id = str(table.table.get("confirm_admin_id", "")).strip()
+    if not admin_id:
+        raise table.error(
+            "confirm_admin_id",
+            f"required {needed_with}: the id of the Intercom admin the email is from "
+            "(GET /admins lists them)",
+        )
+    if not admin_id.isdigit():
+        raise table.error("confirm_admin_id", f"{admin_id!r} is not an Intercom admin id (digits)")
+    return admin_id
+
+
+def _manage(table: Table) -> str:
+    """A `manage` form's admin (`confirm_admin_id`); refuses what such a form cannot do."""
+    for key in ("types", "choose", "confirm", "confirm_days"):
+        if key in table.table:
+            raise table.error(key, 'not for a "manage" form: it sends a link and changes nothing')
+    if table.boolean("create", False):
+        raise table.error("create", "a manage form cannot create contacts")
+    return _admin_id(table, 'with action = "manage"')
 
 
 def read_confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
-    """`confirm`, `confirm_admin_id` and `confirm_days`: double opt-in, for signups only."""
+    """`confirm`, `confirm_admin_id` and `confirm_days`: double opt-in, for signups only.
+
+    A `manage` form reads its `confirm_admin_id` in `_manage` instead.
+    """
+    if action is FormAction.MANAGE:
+        return None
     value = table.table.get("confirm", "none")
     if value not in ("none", "email"):
         raise table.error("confirm", f'must be "none" or "email" (got {value!r})')
@@ -170,16 +202,7 @@ def read_confirm(table: Table, action: FormAction) -> DoubleOptIn | None:
         return None
     if action is not FormAction.SUBSCRIBE:
         raise table.error("confirm", '"email" (double opt-in) is for subscribe forms')
-    admin_id = str(table.table.get("confirm_admin_id", "")).strip()
-    if not admin_id:
-        raise table.error(
-            "confirm_admin_id",
-            'required with confirm = "email": the id of the Intercom admin the email is from '
-            "(GET /admins lists them)",
-        )
-    if not admin_id.isdigit():
-        raise table.error("confirm_admin_id", f"{admin_id!r} is not an Intercom admin id (digits)")
-    return DoubleOptIn(admin_id, _confirm_days(table))
+    return DoubleOptIn(_admin_id(table, 'with confirm = "email"'), _confirm_days(table))
 
 
 def _confirm_days(table: Table) -> int:
@@ -291,6 +314,8 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
     if unknown:
         raise read.error(unknown[0], f"unknown setting (known: {', '.join(KEYS)})")
     action = read_action(read)
+    manage = action is FormAction.MANAGE
+    link_admin_id = _manage(read) if manage else None
     confirm = read_confirm(read, action)
     origins = _origins(read)
     fields = _fields(read)
@@ -299,16 +324,17 @@ def form_settings(name: str, table: Mapping[str, Any], public_url: str) -> Form:
         raise read.error("honeypot", f"{honeypot!r} is also one of the form's fields")
     return Form(
         name=name,
-        types=_types(read),
+        types=() if manage else _types(read),
         action=action,
         choose=read.boolean("choose", False),
         fields=fields,
-        create=read_create(read, action),
+        create=False if manage else read_create(read, action),
         consent_text=_consent_text(read, action),
         origins=origins,
         redirect=_redirect(read, {*origins, origin_of(public_url)}),
         honeypot=honeypot,
         confirm=confirm,
+        link_admin_id=link_admin_id,
     )
 
 

@@ -111,9 +111,12 @@ def snippet(shown: Layout, public_url: str, t: Callable[..., str], *, fetch: boo
         f'<form id="{_attr(form_id)}" method="post" action="{_attr(action)}">',
         f'  <label>{escape(t("forms.email"))} <input type="email" name="{_attr(names.email)}"'
         ' autocomplete="email" required></label><br>',
-        f'  <label>{escape(t("forms.name"))} <input name="{_attr(names.name)}"'
-        ' autocomplete="name" maxlength="200"></label><br>',
     ]
+    if form.action is not FormAction.MANAGE:  # a manage form asks for the address alone
+        lines.append(
+            f'  <label>{escape(t("forms.name"))} <input name="{_attr(names.name)}"'
+            ' autocomplete="name" maxlength="200"></label><br>'
+        )
     if shown.phone:
         lines.append(
             f'  <label>{escape(t("forms.phone"))} <input type="tel" '
@@ -129,13 +132,19 @@ def snippet(shown: Layout, public_url: str, t: Callable[..., str], *, fetch: boo
     ]
     if form.consent_text:
         lines.append(f"  <p>{escape(form.consent_text)}</p>")
-    button = t("forms.button_subscribe" if subscribe else "forms.button_unsubscribe")
+    button = t(f"forms.button_{form.action.value}")
     lines.append(f'  <button type="submit">{escape(button)}</button>')
     if fetch:
         lines.append('  <p role="status" aria-live="polite"></p>')
     lines.append("</form>")
     if fetch:
-        done = t("forms.subscribed" if subscribe else "forms.unsubscribed")
+        done = t(
+            "forms.link_sent"
+            if form.action is FormAction.MANAGE
+            else "forms.subscribed"
+            if subscribe
+            else "forms.unsubscribed"
+        )
         failed = "The form could not be sent; please try again."
         script = _FETCH_SCRIPT.format(form_id=form_id, thanks=_js(done), failed=_js(failed))
         lines.append(script)

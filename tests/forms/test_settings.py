@@ -15,6 +15,7 @@ from tests.conftest import make_settings
 
 PUBLIC = "https://consent.example.com"
 SIGNUP = {"types": ["93"], "consent_text": "Send me the monthly newsletter."}
+MANAGE = {"action": "manage", "confirm_admin_id": "991267716"}
 
 
 def form(table: dict[str, Any], name: str = "newsletter") -> Form:
@@ -72,6 +73,14 @@ def test_double_opt_in_needs_an_admin_and_lasts_seven_days_unless_told() -> None
     assert days.confirm == DoubleOptIn("42", 3)  # an env: reference arrives as text
 
 
+def test_a_manage_form_needs_only_the_admin_its_emails_are_from() -> None:
+    manage = form({**MANAGE, "origins": ["https://www.example.com"]})
+    assert manage.action is FormAction.MANAGE
+    assert (manage.types, manage.create, manage.choose, manage.confirm) == ((), False, False, None)
+    assert manage.link_admin_id == "991267716"
+    assert form(SIGNUP).link_admin_id is None
+
+
 def test_an_unsubscribe_form_creates_nobody_and_needs_no_words() -> None:
     read = form({"action": "unsubscribe", "types": "93, 37846"})
     assert read.action is FormAction.UNSUBSCRIBE
@@ -114,8 +123,17 @@ def test_a_thank_you_page_on_the_bridge_itself_needs_no_origin() -> None:
         ({"types": ["93"]}, r"newsletter\.consent_text: required for a signup form"),
         ({**SIGNUP, "consent_text": ""}, r"newsletter\.consent_text: must be a non-empty"),
         ({**SIGNUP, "consent_text": "x" * 2001}, r"newsletter\.consent_text: longer than"),
-        ({**SIGNUP, "action": "signup"}, r"newsletter\.action: must be subscribe or"),
-        ({**SIGNUP, "action": "manage"}, r"newsletter\.action: .*not built yet"),
+        (
+            {**SIGNUP, "action": "signup"},
+            r"newsletter\.action: must be subscribe, unsub.* or manage",
+        ),
+        ({"action": "manage"}, r"newsletter\.confirm_admin_id: required with action"),
+        ({**MANAGE, "confirm_admin_id": "ops"}, r"newsletter\.confirm_admin_id: 'ops' is not"),
+        ({**MANAGE, "types": ["93"]}, r'newsletter\.types: not for a "manage" form'),
+        ({**MANAGE, "choose": True}, r'newsletter\.choose: not for a "manage" form'),
+        ({**MANAGE, "confirm": "email"}, r'newsletter\.confirm: not for a "manage" form'),
+        ({**MANAGE, "confirm_days": 3}, r'newsletter\.confirm_days: not for a "manage" form'),
+        ({**MANAGE, "create": True}, r"newsletter\.create: a manage form cannot create"),
         ({**SIGNUP, "confirm": "email"}, r"newsletter\.confirm_admin_id: required with"),
         ({**SIGNUP, "confirm": "sms"}, r'newsletter\.confirm: must be "none" or "email"'),
         (

@@ -105,6 +105,14 @@ def test_the_honeypot_is_off_screen_and_out_of_the_keyboard_s_way() -> None:
     assert "left:-10000px" in holder and 'aria-hidden="true"' in holder
 
 
+def test_a_manage_form_s_snippet_asks_for_the_address_alone() -> None:
+    manage = form_settings("mylink", {"action": "manage", "confirm_admin_id": "1"}, PUBLIC_URL)
+    html = snippet(layout(manage, None, ["en"]), PUBLIC_URL, T, fetch=True)
+    names = [i.get("name") for i in Snippet(html).inputs]
+    assert names == ["email", "website"]
+    assert "Email me my link" in html and "we've sent it a link to your preferences" in html
+
+
 def test_without_the_workspace_s_names_the_boxes_carry_the_ids_and_say_so() -> None:
     html = snippet(layout(CHOOSE, None, ["en"]), PUBLIC_URL, T)
     boxes = [i["value"] for i in Snippet(html).inputs if i.get("type") == "checkbox"]

@@ -5,7 +5,8 @@ iframe like the preference page (`?embed=1`). It posts to the bridge itself and 
 signed `_t` fill stamp, so a post sent faster than a person types is taken for a bot's, and a
 nonce, so a double click records one request. No
 script: the checkboxes and the honeypot are plain HTML. When Intercom cannot list the types,
-a form that offers a choice says so instead of showing a form that could only fail.
+a form that offers a choice says so instead of showing a form that could only fail. A `manage`
+form asks for the email alone.
 """
 
 from __future__ import annotations
@@ -47,17 +48,19 @@ async def show(request: Request) -> Response:
     services, form = form_named(request)
     language = choose_language(request, None)
     t = language.catalog.gettext
-    types = await services.type_cache.describe(Scope(type_ids=form.types))
+    manage = form.action is FormAction.MANAGE
+    # A manage form offers no types: it asks for an address and nothing else.
+    types = () if manage else await services.type_cache.describe(Scope(type_ids=form.types))
     shown = layout(form, types, language.preferred)
-    subscribe = form.action is FormAction.SUBSCRIBE
     company = services.branding.company_name
-    title = t("forms.page_title_subscribe" if subscribe else "forms.page_title_unsubscribe")
+    title = t(f"forms.page_title_{form.action.value}")
     context = {
         "title": title,
         "intro": t("forms.intro_company", company=company) if company else None,
         "layout": shown,
         "form": form,
-        "button": t("forms.button_subscribe" if subscribe else "forms.button_unsubscribe"),
+        "button": t(f"forms.button_{form.action.value}"),
+        "manage": manage,
         "stamp_field": STAMP_FIELD,
         "stamp": services.signer.fill_stamp(form.name),
         "nonce_field": NONCE_FIELD,

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from bridge.forms import Form, FormAction
 from bridge.forms.limits import FormLimits
+from bridge.forms.manage import link_request
 from bridge.forms.spam import bot_sign
 from bridge.forms.submission import (
     NONCE_FIELD,
@@ -91,15 +92,18 @@ async def _take(request: Request, services: Services, form: Form) -> str:
     if wait is not None:
         raise TooManyPosts("Too many forms sent for this email address; try again later.", wait)
     proof = {**({"page_origin": origin} if origin else {}), **client_proof(request, services)}
-    consent = consent_request(
+    build = link_request if form.action is FormAction.MANAGE else consent_request
+    consent = build(
         form,
         submission,
         occurred_at=services.clock.now(),
         # A double click sends the page's nonce twice: one request, answered the same twice.
         event_id=submission_event_id(form, submission, form_nonce(dict(fields), NONCE_FIELD)),
         proof=proof,
-        # The confirmation email goes out in the language the visitor's browser asks for.
-        locale=choose_language(request, None).catalog.code if form.confirm else None,
+        # An email goes out in the language the visitor's browser asks for.
+        locale=choose_language(request, None).catalog.code
+        if form.confirm or form.link_admin_id
+        else None,
     )
     recording = await services.record([consent])
     if recording.unstorable:
@@ -116,6 +120,8 @@ async def thanks(request: Request) -> Response:
     done = "forms.subscribed" if form.action is FormAction.SUBSCRIBE else "forms.unsubscribed"
     if form.confirm is not None:
         done = "confirm.check_email"  # nothing changes until they click the emailed link
+    if form.action is FormAction.MANAGE:
+        done = "forms.link_sent"  # the same words whether or not the address is known
     context = {"title": t("forms.thanks_title"), "message": t(done)}
     return render(request, "forms/thanks.html", language, context)
 

@@ -1,4 +1,4 @@
-"""Fixtures of the forms' Chromium tests: one browser per module, a fresh page per test."""
+"""Fixtures of the forms' tests: a hand-moved clock; for Chromium, one browser per module."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bridge.clock import ManualClock
 from tests.browser import launch_chromium, phone_page, require_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Time that moves only when a test moves it."""
+    return ManualClock()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -115,3 +116,9 @@ def posts(client: TestClient, form: str, result: str) -> float:
     registry = client.app.state.services.metrics.registry  # type: ignore[attr-defined]
     value = registry.get_sample_value("bridge_form_posts_total", {"form": form, "result": result})
     return value or 0.0
+
+
+def run_worker(client: TestClient) -> None:
+    """Apply (or email) what is due, as the in-process worker would."""
+    services: Any = client.app.state.services  # type: ignore[attr-defined]
+    client.portal.call(services.new_worker().run_until_idle)  # type: ignore[union-attr]

@@ -6,7 +6,6 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -16,7 +15,7 @@ from bridge.ledger import Status
 from bridge.sandbox import Sandbox
 from bridge.sandbox.messages import ADMIN_ID
 from tests.confirming import changes, confirm_path, press_and_see_applied
-from tests.web.forms.posting import PUBLIC_URL, SITE, bridge_with_forms, post, recorded
+from tests.web.forms.posting import PUBLIC_URL, SITE, bridge_with_forms, post, recorded, run_worker
 
 WORDS = "Yes, email me the <weekly> digest."
 FORMS = f"""
@@ -41,12 +40,6 @@ def client(tmp_path: Path, sandbox: Sandbox, clock: ManualClock) -> Iterator[Tes
     """The bridge with a double opt-in form; the worker run by hand."""
     with bridge_with_forms(tmp_path, sandbox, FORMS, clock=clock) as test_client:
         yield test_client
-
-
-def run_worker(client: TestClient) -> None:
-    """Apply (or email) what is due, as the in-process worker would."""
-    services: Any = client.app.state.services  # type: ignore[attr-defined]
-    client.portal.call(services.new_worker().run_until_idle)  # type: ignore[union-attr]
 
 
 def test_a_signup_changes_nothing_in_intercom_until_the_emailed_link_is_posted(
