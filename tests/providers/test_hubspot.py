@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from bridge.consent import NewContact, Scope, Wanted
+from bridge.consent import NewContact
 from bridge.providers import Rejected
 from bridge.providers.hubspot import sign_hubspot, signed_uri
 from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
     PUBLIC_URL,
+    assert_laura_signs_up,
     assert_signup_makes_a_lead,
     bridge_with,
     delivery,
@@ -94,16 +95,8 @@ def test_the_uri_is_signed_with_hubspots_characters_decoded() -> None:
 def test_a_workflow_contact_maps_by_dotted_path_with_its_defaults() -> None:
     body = json.dumps(SAMPLE).encode()
     [request] = form_tool("hubspot", SIGNUP).parse(delivery(body)).requests
-    assert (request.identity.email, request.identity.phone) == (
-        "laura@example.com",
-        "+353871234567",
-    )
-    assert (request.wanted, request.scope, request.create, request.source) == (
-        Wanted.SUBSCRIBED,
-        Scope(type_ids=("93",)),
-        NewContact(name="Laura Sosa"),
-        "hubspot",
-    )
+    assert_laura_signs_up(request)
+    assert request.source == "hubspot"
     assert request.occurred_at == datetime.fromtimestamp(1_693_657_500, UTC)  # milliseconds
     unticked = contact()
     unticked["properties"]["newsletter_opt_in"]["value"] = "false"

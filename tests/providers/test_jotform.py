@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from bridge.consent import NewContact, Scope, Wanted
+from bridge.consent import NewContact
 from bridge.providers import Malformed, Rejected
 from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
+    assert_laura_signs_up,
     assert_signup_makes_a_lead,
     bridge_with,
     delivery,
@@ -65,15 +66,7 @@ async def test_only_the_urls_token_proves_it() -> None:
 
 def test_the_sample_maps_by_key_by_name_and_by_type() -> None:
     [request] = form_tool("jotform", SIGNUP).parse(delivery(*multipart(SAMPLE))).requests
-    assert (request.identity.email, request.identity.phone) == (
-        "laura@example.com",
-        "+353871234567",
-    )
-    assert (request.wanted, request.scope, request.create) == (
-        Wanted.SUBSCRIBED,
-        Scope(type_ids=("93",)),
-        NewContact(name="Laura Sosa"),
-    )
+    assert_laura_signs_up(request)
     assert (request.event_id, request.context["form"]) == ("5712345678901234567", "231234567890123")
     by_path = form_tool("jotform", {**SIGNUP, "name": "name.first", "email": "q4_email"})
     [again] = by_path.parse(delivery(*multipart(SAMPLE))).requests

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from bridge.consent import NewContact, Scope, Wanted
+from bridge.consent import NewContact
 from bridge.providers import Rejected
 from bridge.providers.body_hmac import sign_body
 from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
+    assert_laura_signs_up,
     assert_signup_makes_a_lead,
     bridge_with,
     delivery,
@@ -65,15 +66,7 @@ async def test_the_signature_is_checked_on_the_raw_body_or_its_compact_json() ->
 
 def test_the_sample_maps_by_label_and_by_type() -> None:
     [request] = form_tool("tally", SIGNUP).parse(delivery(json.dumps(SAMPLE).encode())).requests
-    assert (request.identity.email, request.identity.phone) == (
-        "laura@example.com",
-        "+353871234567",
-    )
-    assert (request.wanted, request.scope, request.create) == (
-        Wanted.SUBSCRIBED,
-        Scope(type_ids=("93",)),
-        NewContact(name="Laura"),
-    )
+    assert_laura_signs_up(request, name="Laura")
     assert (request.event_id, request.source, request.context["form"]) == (
         SAMPLE["eventId"],
         "tally",

@@ -14,6 +14,7 @@ import httpx
 from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 
+from bridge.consent import ConsentRequest, NewContact, Scope, Wanted
 from bridge.ledger import RequestRecord
 from bridge.providers import Delivery, Provider, provider_class, provider_settings
 from bridge.sandbox import Sandbox
@@ -54,6 +55,19 @@ def basic_auth(username: str, password: str) -> dict[str, str]:
 def make_provider(name: str, **table: Any) -> Provider:
     """A provider built from a `[providers.NAME]` table, as the app builds it."""
     return provider_class(name)(provider_settings(name, table))
+
+
+def assert_laura_signs_up(request: ConsentRequest, *, name: str = "Laura Sosa") -> None:
+    """The form tools' samples: Laura, with her phone, signing up to type 93 as a new lead."""
+    assert (request.identity.email, request.identity.phone) == (
+        "laura@example.com",
+        "+353871234567",
+    )
+    assert (request.wanted, request.scope, request.create) == (
+        Wanted.SUBSCRIBED,
+        Scope(type_ids=("93",)),
+        NewContact(name=name),
+    )
 
 
 def form_tool(name: str, table: Mapping[str, Any]) -> Provider:
