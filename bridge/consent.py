@@ -7,6 +7,7 @@ has read them, the contact's explicit preferences, and gets back the calls to ma
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -326,3 +327,8 @@ def plan(
 def utcnow() -> datetime:
     """The current time, timezone-aware; the one clock the pure core accepts from callers."""
     return datetime.now(UTC)
+
+
+def consent_text_sha256(text: str) -> str:
+    """The hash that names the words a person agreed to, in the proof and in the ledger."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

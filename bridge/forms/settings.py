@@ -9,13 +9,13 @@ be `"env:NAME"` (`settings.py` resolves those), so lists and booleans may also a
 from __future__ import annotations
 
 import enum
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge.consent import consent_text_sha256
 from bridge.settings import SettingsError, origin_of
 
 # A form's name is a path segment: /forms/{name}.
@@ -95,7 +95,7 @@ class Form:
         """The hash that names the consent text in the proof."""
         if self.consent_text is None:
             return None
-        return hashlib.sha256(self.consent_text.encode()).hexdigest()
+        return consent_text_sha256(self.consent_text)
 
 
 class Table:

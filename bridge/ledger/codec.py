@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.consent import Confirmation, ConsentRequest, Identity, NewContact, Scope, Wanted
+from bridge.consent import (
+    Confirmation,
+    ConsentRequest,
+    Identity,
+    NewContact,
+    Scope,
+    Wanted,
+    consent_text_sha256,
+)
 
 from .models import Outcome
 
@@ -17,8 +25,11 @@ _MICROSECOND = timedelta(microseconds=1)
 # The columns `decode_request` reads, for SELECTs that build ConsentRequests.
 REQUEST_COLUMNS = (
     "r.id, r.source, r.event_id, r.received_at, r.occurred_at, r.identity, r.wanted, "
-    "r.scope, r.context, r.payload_sha256, r.create_contact, r.confirm"
+    "r.scope, r.context, r.payload_sha256, r.create_contact, r.confirm, "
+    "(SELECT t.text FROM consent_texts t WHERE t.sha256 = r.consent_text_sha256) AS consent_text"
 )
+# The context key whose text is kept once, in consent_texts, and named by hash in the request.
+CONSENT_TEXT = "consent_text"
 OUTCOME_COLUMNS = (
     "o.request_id, o.at, o.contact_id, o.type_id, o.action, o.http_status, "
     "o.intercom_request_id, o.detail"
@@ -74,7 +85,16 @@ def dump_json(value: Mapping[str, Any], what: str) -> str:
 def encode_request(
     request: ConsentRequest, *, received_at: int, payload_sha256: str | None
 ) -> dict[str, Any]:
-    """The column values of one consent request (`received_at` in microseconds)."""
+    """The column values of one consent request (`received_at` in microseconds).
+
+    The words the person agreed to (`context["consent_text"]`) leave the context: they are
+    kept once in `consent_texts` (the recorder writes `consent_text`, which is no column of
+    `consent_requests`), and the request names them by hash.
+    """
+    context = dict(request.context)
+    text = context.pop(CONSENT_TEXT, None)
+    if text is not None and not isinstance(text, str):
+        raise ValueError("consent text is not text")
     return {
         "source": checked_text(request.source, "source"),
         "event_id": checked_text(request.event_id, "event id"),
@@ -84,7 +104,9 @@ def encode_request(
         "identity": dump_json(request.identity.to_dict(), "identity"),
         "wanted": request.wanted.value,
         "scope": dump_json(request.scope.to_dict(), "scope"),
-        "context": dump_json(dict(request.context), "context"),
+        "context": dump_json(context, "context"),
+        "consent_text": None if text is None else checked_text(text, "consent text"),
+        "consent_text_sha256": None if text is None else consent_text_sha256(text),
         "payload_sha256": None if payload_sha256 is None else checked_text(payload_sha256, "hash"),
         # NULL: no leave to create a contact; "{}": leave, with nothing but the identity.
         "create_contact": (
@@ -99,6 +121,14 @@ def encode_request(
     }
 
 
+def _context(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's context, with its consent text back in place when it is kept apart."""
+    context: dict[str, Any] = json.loads(row["context"])
+    if row.get("consent_text") is not None:
+        context[CONSENT_TEXT] = row["consent_text"]
+    return context
+
+
 def decode_request(row: Mapping[str, Any]) -> ConsentRequest:
     """A ConsentRequest from a row holding `REQUEST_COLUMNS`."""
     return ConsentRequest(
@@ -108,7 +138,7 @@ def decode_request(row: Mapping[str, Any]) -> ConsentRequest:
         occurred_at=from_micros(row["occurred_at"]),
         source=row["source"],
         event_id=row["event_id"],
-        context=json.loads(row["context"]),
+        context=_context(row),
         create=(
             None
             if row["create_contact"] is None

@@ -212,6 +212,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         },
     ),
+    Migration(
+        7,
+        "0007_consent_texts",
+        (
+            # The words a person agreed to, kept once however many requests quote them; a
+            # request names its text by hash (NULL: none, or recorded before this kept them
+            # once, when the text stayed in the request's context).
+            "ALTER TABLE consent_requests ADD COLUMN consent_text_sha256 TEXT",
+            """CREATE TABLE consent_texts (
+                sha256 TEXT PRIMARY KEY,
+                text TEXT NOT NULL,
+                first_seen BIGINT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 _CREATE_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (

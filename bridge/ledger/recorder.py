@@ -28,7 +28,9 @@ _REQUEST_FIELDS = (
     "payload_sha256",
     "create_contact",
     "confirm",
+    "consent_text_sha256",
 )
+_TEXT_FIELDS = ("sha256", "text", "first_seen")
 _STATE_FIELDS = (
     "request_id",
     "contact_key",
@@ -162,6 +164,23 @@ class Recorder:
 
 
 async def _insert(tx: Transaction, rows: list[Params], ids: dict[Key, int], new: set[Key]) -> None:
+    # Each text the batch quotes, once (a request names it by hash; see codec.encode_request).
+    texts = {
+        row["consent_text_sha256"]: {
+            "sha256": row["consent_text_sha256"],
+            "text": row["consent_text"],
+            "first_seen": row["received_at"],
+        }
+        for row in rows
+        if row.get("consent_text") is not None
+    }
+    if texts:
+        values, params = values_rows(_TEXT_FIELDS, list(texts.values()))
+        await tx.execute(
+            f"INSERT INTO consent_texts ({', '.join(_TEXT_FIELDS)}) VALUES {values}"  # noqa: S608
+            " ON CONFLICT (sha256) DO NOTHING",
+            params,
+        )
     values, params = values_rows(_REQUEST_FIELDS, rows)
     inserted = await tx.fetchall(
         f"INSERT INTO consent_requests ({', '.join(_REQUEST_FIELDS)}) VALUES {values}"  # noqa: S608

@@ -11,7 +11,6 @@ it), when it happened, and a way to look a field up by the reference its table u
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from bridge.consent import (
     NewContact,
     Scope,
     Wanted,
+    consent_text_sha256,
 )
 from bridge.forms.settings import (
     MAX_CONSENT_TEXT,
@@ -259,7 +259,7 @@ class FormTool(Provider):
             context["form"] = found.form
         if fields.consent_text is not None:
             context["consent_text"] = fields.consent_text
-            context["consent_text_sha256"] = text_sha256(fields.consent_text)
+            context["consent_text_sha256"] = consent_text_sha256(fields.consent_text)
         subscribe = fields.action is FormAction.SUBSCRIBE
         return ConsentRequest(
             identity=Identity(email=email or None, phone=phone or None),
@@ -277,11 +277,6 @@ class FormTool(Provider):
                 else None
             ),
         )
-
-
-def text_sha256(text: str) -> str:
-    """The hash that names a consent text in the proof (as forms name theirs)."""
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def settings_error(settings: ProviderSettings, key: str, problem: str) -> SettingsError:

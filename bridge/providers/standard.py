@@ -22,14 +22,22 @@ from typing import Any, ClassVar
 import httpx
 
 from bridge.clock import Clock
-from bridge.consent import Channel, ConsentRequest, Identity, NewContact, Scope, Wanted
+from bridge.consent import (
+    Channel,
+    ConsentRequest,
+    Identity,
+    NewContact,
+    Scope,
+    Wanted,
+    consent_text_sha256,
+)
 from bridge.forms.settings import MAX_CONSENT_TEXT, FormAction, Table, read_create
 from bridge.forms.submission import InvalidField, clean_name
 from bridge.identities import InvalidIdentity, check_email, check_id, check_phone
 from bridge.settings import SettingsError
 
 from .base import Delivery, Malformed, Parsed, Provider, ProviderSettings, from_iso
-from .form_tool import check_confirm, text_sha256
+from .form_tool import check_confirm
 from .standard_webhooks import secret_key, verify_standard_webhook
 
 _KEYS = ("secret", "create", "confirm", "max_body_bytes")
@@ -150,7 +158,7 @@ class Standard(Provider):
         context: dict[str, Any] = {"via": self.name}
         if consent_text is not None:
             context["consent_text"] = consent_text
-            context["consent_text_sha256"] = text_sha256(consent_text)
+            context["consent_text_sha256"] = consent_text_sha256(consent_text)
         # A lead is made from an email or phone; an external id alone names no one Intercom
         # could create.
         can_create = self.create and bool(identity.email or identity.phone)
