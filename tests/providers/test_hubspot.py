@@ -7,20 +7,15 @@ import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.consent import NewContact
 from bridge.providers import Rejected
 from bridge.providers.hubspot import sign_hubspot, signed_uri
-from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
     PUBLIC_URL,
     assert_laura_signs_up,
-    assert_signup_makes_a_lead,
-    bridge_with,
     delivery,
     form_tool,
     sample,
@@ -101,20 +96,3 @@ def test_a_workflow_contact_maps_by_dotted_path_with_its_defaults() -> None:
     unticked = contact()
     unticked["properties"]["newsletter_opt_in"]["value"] = "false"
     assert form_tool("hubspot", SIGNUP).parse(delivery(json.dumps(unticked).encode())).ignored == 1
-
-
-def test_the_signed_contact_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:
-    body = json.dumps(SAMPLE).encode()
-    forged = signed(body, "not-the-secret-0123456")
-    with bridge_with(tmp_path, sandbox, {"hubspot": SIGNUP}) as client:
-        record = assert_signup_makes_a_lead(
-            client,
-            sandbox,
-            "hubspot",
-            body,
-            signed(body),
-            forged,
-            email="laura@example.com",
-            type_id="93",
-        )
-    assert record.request.create == NewContact(name="Laura Sosa")

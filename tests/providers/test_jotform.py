@@ -5,18 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.consent import NewContact
 from bridge.providers import Malformed, Rejected
-from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
     assert_laura_signs_up,
-    assert_signup_makes_a_lead,
-    bridge_with,
     delivery,
     form_tool,
     sample,
@@ -82,23 +78,3 @@ def test_an_unticked_box_is_ignored_and_a_broken_form_is_malformed() -> None:
             form_tool("jotform", SIGNUP).parse(delivery(*multipart(broken)))
     with pytest.raises(Malformed, match="multipart"):
         form_tool("jotform", SIGNUP).parse(delivery(b"{}", {"Content-Type": "application/json"}))
-
-
-def test_the_sample_posted_with_its_token_makes_a_lead_once(
-    tmp_path: Path, sandbox: Sandbox
-) -> None:
-    body, headers = multipart(SAMPLE)
-    with bridge_with(tmp_path, sandbox, {"jotform": SIGNUP}) as client:
-        record = assert_signup_makes_a_lead(
-            client,
-            sandbox,
-            "jotform",
-            body,
-            headers,
-            headers,
-            email="laura@example.com",
-            type_id="93",
-            query=f"?token={TOKEN}",
-            forged_query="?token=guess",
-        )
-    assert record.request.create == NewContact(name="Laura Sosa")

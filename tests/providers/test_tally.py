@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.consent import NewContact
 from bridge.providers import Rejected
 from bridge.providers.body_hmac import sign_body
-from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
     assert_laura_signs_up,
-    assert_signup_makes_a_lead,
-    bridge_with,
     delivery,
     form_tool,
     sample,
@@ -91,20 +86,3 @@ def test_an_unticked_box_and_other_events_are_ignored() -> None:
     )
     other = event(eventType="FORM_DELETED")
     assert form_tool("tally", SIGNUP).parse(delivery(json.dumps(other).encode())).ignored == 1
-
-
-def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:
-    body = json.dumps(SAMPLE).encode()
-    forged = signed(body, "not-the-secret-0123456")
-    with bridge_with(tmp_path, sandbox, {"tally": SIGNUP}) as client:
-        record = assert_signup_makes_a_lead(
-            client,
-            sandbox,
-            "tally",
-            body,
-            signed(body),
-            forged,
-            email="laura@example.com",
-            type_id="93",
-        )
-    assert record.request.create == NewContact(name="Laura")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +11,9 @@ import pytest
 from bridge.consent import NewContact
 from bridge.providers import Rejected
 from bridge.providers.body_hmac import sign_body
-from bridge.sandbox import Sandbox
 from bridge.settings import SettingsError
 from tests.providers.webhooks import (
     assert_laura_signs_up,
-    assert_signup_makes_a_lead,
-    bridge_with,
     delivery,
     form_tool,
     sample,
@@ -96,20 +92,3 @@ def test_an_unticked_box_a_partial_response_and_mapping_by_id_or_hidden_field() 
 def test_start_up_refuses_a_short_secret() -> None:
     with pytest.raises(SettingsError, match=r"providers\.typeform\.secret: too short"):
         form_tool("typeform", {**SIGNUP, "secret": "short"})
-
-
-def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:
-    body = json.dumps(SAMPLE).encode()
-    forged = signed(body, "not-the-secret-0123456")
-    with bridge_with(tmp_path, sandbox, {"typeform": SIGNUP}) as client:
-        record = assert_signup_makes_a_lead(
-            client,
-            sandbox,
-            "typeform",
-            body,
-            signed(body),
-            forged,
-            email="laura@example.com",
-            type_id="93",
-        )
-    assert record.request.create == NewContact(name="Laura Sosa")

@@ -6,7 +6,6 @@ import copy
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,7 @@ import pytest
 from bridge.consent import NewContact, Scope, Wanted
 from bridge.providers import Rejected
 from bridge.providers.webflow import sign_webflow
-from bridge.sandbox import Sandbox
 from tests.providers.webhooks import (
-    assert_signup_makes_a_lead,
-    bridge_with,
     delivery,
     form_tool,
     sample,
@@ -103,20 +99,3 @@ def test_other_triggers_and_an_unticked_box_are_ignored() -> None:
         delivery(json.dumps(found).encode())
     )
     assert (parsed.requests, parsed.ignored) == ([], 1)
-
-
-def test_the_signed_sample_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:
-    body = json.dumps(SAMPLE).encode()
-    forged = signed(body, "not-the-secret-0123456")
-    with bridge_with(tmp_path, sandbox, {"webflow": SIGNUP}) as client:
-        record = assert_signup_makes_a_lead(
-            client,
-            sandbox,
-            "webflow",
-            body,
-            signed(body),
-            forged,
-            email="zaphod@heartofgold.ai",
-            type_id="93",
-        )
-    assert record.request.create == NewContact(name="Zaphod Beeblebrox")
