@@ -88,6 +88,31 @@ def check_phone(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_e164(value: str, region: str | None = None) -> str | None:
+    """A number as a provider or Intercom holds it, in E.164; None if it is not a valid number.
+
+    Lenient where `check_phone` is strict: senders' numbers arrive without a `+` (Vonage's
+    `msisdn`), and Intercom keeps phones as they were typed ("(415) 555-0100"), so a number
+    without a country code is read as one of `region`'s (an ISO country code, like `US`).
+    """
+    number = value.strip()
+    if not number or _invisible(number):
+        return None
+    if region is None or (number[0].isdigit() and len(number) > 10 and "(" not in number):
+        # Digits alone past a national length are international without the plus (Vonage).
+        candidates = [f"+{number}" if number[0].isdigit() else number, number]
+    else:
+        candidates = [number]
+    for candidate in candidates:
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
 def check_id(value: str) -> str:
     """A contact id or external id, trimmed, if it is printable and not empty."""
     identifier = value.strip()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bridge.consent import Identity
-from bridge.identities import InvalidIdentity, check_email, check_id, check_phone, identity
+from bridge.identities import (
+    InvalidIdentity,
+    check_email,
+    check_id,
+    check_phone,
+    identity,
+    phone_e164,
+)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +127,30 @@ def test_identity_checks_the_one_field_it_is_given() -> None:
     assert identity("external_id", "x-1") == Identity(external_id="x-1")
     with pytest.raises(InvalidIdentity):
         identity("phone", "087 123 4567")
+
+
+@pytest.mark.parametrize(
+    ("given", "region", "e164"),
+    [
+        ("14155550100", "US", "+14155550100"),  # Vonage's msisdn: no plus
+        ("447911123456", "US", "+447911123456"),
+        ("33612345678", None, "+33612345678"),
+        ("(415) 555-0100", "US", "+14155550100"),  # as typed into Intercom
+        ("415.555.0100", "US", "+14155550100"),
+        ("+1 415 555 0100", None, "+14155550100"),
+        ("+33 6 12 34 56 78", "US", "+33612345678"),  # a plus wins over the region
+        ("087 123 4567", "IE", "+353871234567"),
+    ],
+)
+def test_numbers_as_providers_and_intercom_hold_them_become_e164(
+    given: str, region: str | None, e164: str
+) -> None:
+    assert phone_e164(given, region) == e164
+
+
+@pytest.mark.parametrize(
+    ("given", "region"),
+    [("hello", "US"), ("12345", "US"), ("", "US"), ("4155550100", None), ("+1 415\u200b555", "US")],
+)
+def test_what_is_not_a_valid_number_has_no_e164(given: str, region: str | None) -> None:
+    assert phone_e164(given, region) is None
