@@ -191,6 +191,9 @@ class ConsentRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
     create: NewContact | None = None  # create a lead when no contact matches
     confirm: Confirmation | None = None  # applied only once the person confirms by email
+    # Held for an operator's review before it applies (a free-text SMS such as "please stop
+    # texting me"): recorded, never dropped, applied only once `bridge review apply` says so.
+    hold: bool = False
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
@@ -322,6 +325,29 @@ def plan(
         for t in types
         if explicit is None or receives(t, explicit) != want_receive
     ]
+
+
+def restores_only(request: ConsentRequest) -> bool:
+    """Whether a request may only give back what was taken away (see `restorable`).
+
+    A subscribe to a channel or to all types ("START") names no type the person saw, so it
+    must never opt them into something they were not receiving; explicit type ids (a mapped
+    list, a preference page choice, a form's types) apply as asked.
+    """
+    return request.wanted is Wanted.SUBSCRIBED and not request.scope.type_ids
+
+
+def restorable(
+    request: ConsentRequest, types: Sequence[SubscriptionType], taken_away: frozenset[str]
+) -> list[SubscriptionType]:
+    """The types a request may change: for a restoring one, opt-in types only if taken away.
+
+    Receiving an opt-out type again is its default, so a restore always may; an opt-in type
+    comes back only when the bridge itself detached it from the contact (`taken_away`).
+    """
+    if not restores_only(request):
+        return list(types)
+    return [t for t in types if t.consent_type is ConsentType.OPT_OUT or t.id in taken_away]
 
 
 def utcnow() -> datetime:

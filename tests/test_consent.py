@@ -21,6 +21,8 @@ from bridge.consent import (
     call_for,
     plan,
     receives,
+    restorable,
+    restores_only,
     select_types,
 )
 
@@ -189,3 +191,33 @@ def test_subscription_type_from_api_ignores_unknown_fields() -> None:
     t = SubscriptionType.from_api(data)
     assert t.id == "108" and t.consent_type is ConsentType.OPT_IN
     assert t.translations[0].locale == "fr" and t.is_live
+
+
+def _asking(wanted: Wanted, scope: Scope) -> ConsentRequest:
+    """A request from one person, wanting `wanted` for `scope`."""
+    return ConsentRequest(
+        Identity(phone="+447700900001"), wanted, scope, datetime.now(UTC), "t", "1"
+    )
+
+
+OPT_OUT_SMS = make_type("109", ConsentType.OPT_OUT, "sms_message")
+OPT_IN_SMS_2 = make_type("110", ConsentType.OPT_IN, "sms_message")
+SMS_TYPES = [OPT_IN_SMS, OPT_OUT_SMS, OPT_IN_SMS_2]
+
+
+@pytest.mark.parametrize("scope", [Scope(channel=Channel.SMS), Scope()], ids=["channel", "all"])
+def test_a_broad_subscribe_restores_opt_in_types_only_if_taken_away(scope: Scope) -> None:
+    request = _asking(Wanted.SUBSCRIBED, scope)
+    assert restores_only(request)
+    kept = restorable(request, SMS_TYPES, frozenset({"108"}))
+    assert [t.id for t in kept] == ["108", "109"]
+    # Nothing taken away: opt-out types still come back (their default), opt-in ones never.
+    assert [t.id for t in restorable(request, SMS_TYPES, frozenset())] == ["109"]
+
+
+def test_explicit_types_and_unsubscribes_apply_as_asked() -> None:
+    explicit = _asking(Wanted.SUBSCRIBED, Scope(type_ids=("108", "110")))
+    stop = _asking(Wanted.UNSUBSCRIBED, Scope(channel=Channel.SMS))
+    for request in (explicit, stop):
+        assert not restores_only(request)
+        assert restorable(request, SMS_TYPES, frozenset()) == SMS_TYPES

@@ -1,4 +1,4 @@
-"""The `bridge` command: demo, serve, worker, link, links, form, check, migrate, replay.
+"""The `bridge` command: demo, serve, worker, link, links, form, check, migrate, replay, review.
 
 Every mistake in running it is one line on stderr and exit code 2, never a traceback; a
 database that cannot be used is one line and exit code 1.
@@ -184,6 +184,17 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return _with_ledger(replay(settings, ids=args.ids, statuses=args.status))
 
 
+def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
+    """List the SMS revocations held for review; apply or dismiss one."""
+    from bridge.cli.review import review
+
+    if args.action is not None and args.id is None:
+        raise UsageError(f"`bridge review {args.action}` needs the ID of a held request")
+    if args.note is not None and args.action != "dismiss":
+        raise UsageError("--note goes with `dismiss`")
+    return _with_ledger(review(settings, action=args.action, request_id=args.id, note=args.note))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `bridge` command."""
     parser = _Parser(prog="bridge", description=__doc__.split("\n")[0])
@@ -221,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("replay", cmd_replay, "requeue dead/unmatched requests, or the given ids")
     sub.add_argument("ids", nargs="*", type=_request_id, metavar="ID")
     sub.add_argument("--status", action="append", choices=["dead", "unmatched"], default=[])
+    sub = command("review", cmd_review, "list SMS revocations held for review; apply/dismiss one")
+    sub.add_argument("action", nargs="?", choices=["apply", "dismiss"])
+    sub.add_argument("id", nargs="?", type=_request_id, metavar="ID")
+    sub.add_argument("--note", help="why it is dismissed (kept in the ledger)")
     return parser
 
 

@@ -25,7 +25,7 @@ _MICROSECOND = timedelta(microseconds=1)
 # The columns `decode_request` reads, for SELECTs that build ConsentRequests.
 REQUEST_COLUMNS = (
     "r.id, r.source, r.event_id, r.received_at, r.occurred_at, r.identity, r.wanted, "
-    "r.scope, r.context, r.payload_sha256, r.create_contact, r.confirm, "
+    "r.scope, r.context, r.payload_sha256, r.create_contact, r.confirm, r.hold, "
     "(SELECT t.text FROM consent_texts t WHERE t.sha256 = r.consent_text_sha256) AS consent_text"
 )
 # The context key whose text is kept once, in consent_texts, and named by hash in the request.
@@ -118,6 +118,8 @@ def encode_request(
             if request.confirm is None
             else dump_json(request.confirm.to_dict(), "confirmation")
         ),
+        # Held for an operator: recorded `review`, not `pending` (see the recorder).
+        "hold": request.hold,
     }
 
 
@@ -147,6 +149,7 @@ def decode_request(row: Mapping[str, Any]) -> ConsentRequest:
         confirm=(
             None if row["confirm"] is None else Confirmation.from_dict(json.loads(row["confirm"]))
         ),
+        hold=bool(row["hold"]),  # SQLite keeps a boolean as 0 or 1
     )
 
 

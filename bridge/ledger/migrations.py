@@ -34,11 +34,13 @@ TERMS = {
 }
 
 _STATUSES_0001 = "'pending', 'leased', 'applied', 'superseded', 'unmatched', 'dead'"
-_STATUSES = f"CHECK (status IN ({_STATUSES_0001}, 'awaiting_confirmation', 'expired'))"
+_STATUSES_0006 = f"{_STATUSES_0001}, 'awaiting_confirmation', 'expired'"
+_STATUSES = f"CHECK (status IN ({_STATUSES_0006}))"
+_STATUSES_0008 = f"CHECK (status IN ({_STATUSES_0006}, 'review', 'dismissed'))"
 
 
 def _request_state(table: str, check: str) -> str:
-    """request_state's DDL; 0006 rebuilds it on SQLite under another name with a wider CHECK.
+    """request_state's DDL; 0006 and 0008 rebuild it on SQLite with a wider CHECK.
 
     Mutable processing state. contact_key and occurred_at are copied from the request (they
     never change) so the claim query and its indexes need no join.
@@ -74,6 +76,32 @@ _AWAITING_INDEX = (
     "CREATE INDEX request_state_awaiting ON request_state (next_attempt_at)"
     " WHERE status = 'awaiting_confirmation'"
 )
+
+
+def _widen_status_check(check: str) -> dict[str, tuple[str, ...]]:
+    """Statements that replace request_state's status CHECK with `check`, per dialect.
+
+    PostgreSQL replaces the constraint it named itself. SQLite cannot change a CHECK: the
+    table is rebuilt, its indexes with it; nothing references request_state, so the foreign
+    keys stay on.
+    """
+    return {
+        "postgresql": (
+            "ALTER TABLE request_state DROP CONSTRAINT request_state_status_check",
+            f"ALTER TABLE request_state ADD CONSTRAINT request_state_status_check {check}",
+        ),
+        "sqlite": (
+            _request_state("request_state_new", check),
+            "INSERT INTO request_state_new SELECT * FROM request_state",
+            "DROP TABLE request_state",
+            "ALTER TABLE request_state_new RENAME TO request_state",
+            *_REQUEST_STATE_INDEXES,
+        ),
+    }
+
+
+_WIDEN_0006 = _widen_status_check(_STATUSES)
+_WIDEN_0008 = _widen_status_check(_STATUSES_0008)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -193,24 +221,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 proof TEXT NOT NULL
             )""",
         ),
-        {
-            # Two statuses more: the CHECK is replaced. PostgreSQL named it itself.
-            "postgresql": (
-                "ALTER TABLE request_state DROP CONSTRAINT request_state_status_check",
-                f"ALTER TABLE request_state ADD CONSTRAINT request_state_status_check {_STATUSES}",
-                _AWAITING_INDEX,
-            ),
-            # SQLite cannot change a CHECK: the table is rebuilt, its indexes with it. Nothing
-            # references request_state, so the foreign keys stay on.
-            "sqlite": (
-                _request_state("request_state_new", _STATUSES),
-                "INSERT INTO request_state_new SELECT * FROM request_state",
-                "DROP TABLE request_state",
-                "ALTER TABLE request_state_new RENAME TO request_state",
-                *_REQUEST_STATE_INDEXES,
-                _AWAITING_INDEX,
-            ),
-        },
+        # Two statuses more, and the index of the requests waiting for a click.
+        {dialect: (*widen, _AWAITING_INDEX) for dialect, widen in _WIDEN_0006.items()},
     ),
     Migration(
         7,
@@ -226,6 +238,34 @@ MIGRATIONS: tuple[Migration, ...] = (
                 first_seen BIGINT NOT NULL
             )""",
         ),
+    ),
+    Migration(
+        8,
+        "0008_review",
+        (
+            # A request held for an operator's review before it applies (an SMS in free
+            # text): it starts `review`, not `pending`. FALSE for every request recorded before.
+            "ALTER TABLE consent_requests ADD COLUMN hold BOOLEAN NOT NULL DEFAULT FALSE",
+            # The parts of a long SMS delivered in several webhooks, until they are joined.
+            # Transient: dropped once the joined message is recorded.
+            """CREATE TABLE message_parts (
+                source TEXT NOT NULL,
+                group_ref TEXT NOT NULL,
+                part INTEGER NOT NULL,
+                total INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                fields TEXT NOT NULL,
+                received_at BIGINT NOT NULL,
+                PRIMARY KEY (source, group_ref, part)
+            )""",
+            # What the bridge took away from a contact, asked when an SMS "START" restores.
+            "CREATE INDEX outcomes_contact ON outcomes (contact_id, type_id)",
+        ),
+        # Two statuses more: `review` (held) and `dismissed`; the rebuild keeps every index.
+        {
+            dialect: (*widen, _AWAITING_INDEX) if dialect == "sqlite" else widen
+            for dialect, widen in _WIDEN_0008.items()
+        },
     ),
 )
 

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import overload
+from typing import Any, overload
 
 from bridge.consent import ConsentRequest
 
@@ -22,11 +22,18 @@ class Status(enum.StrEnum):
     DEAD = "dead"
     AWAITING_CONFIRMATION = "awaiting_confirmation"  # emailed; waits for its person's click
     EXPIRED = "expired"  # not confirmed in time: kept, never applied
+    REVIEW = "review"  # held for an operator: no claim takes it until `release_held`
+    DISMISSED = "dismissed"  # an operator found it no revocation: kept, never applied
 
     @property
     def is_terminal(self) -> bool:
-        """True for the statuses a worker finishes a request with."""
-        return self not in (Status.PENDING, Status.LEASED, Status.AWAITING_CONFIRMATION)
+        """True for the statuses a request ends in."""
+        return self not in (
+            Status.PENDING,
+            Status.LEASED,
+            Status.AWAITING_CONFIRMATION,
+            Status.REVIEW,
+        )
 
 
 class Confirmed(enum.Enum):
@@ -151,6 +158,27 @@ class ConfirmClick:
 
     at: datetime
     proof: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePart:
+    """One part of a long SMS a provider delivers in several webhooks (Vonage's concat-*).
+
+    `group` is the provider's reference shared by the parts, `part` counts from 1 to `total`;
+    `fields` is what the provider needs to build the request once the parts are joined.
+    """
+
+    source: str
+    group: str
+    part: int
+    total: int
+    text: str
+    fields: dict[str, Any]
+    received_at: datetime
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.part <= self.total:
+            raise ValueError(f"part {self.part} of {self.total} is out of range")
 
 
 @dataclass(slots=True)

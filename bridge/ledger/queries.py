@@ -35,10 +35,12 @@ async def records(
     contact_key: str | None = None,
     event: tuple[str, str] | None = None,
     limit: int = 100,
+    oldest_first: bool = False,
 ) -> list[RequestRecord]:
     """Requests with their state and outcomes matching every filter given, newest first.
 
-    `event` is a (source, event_id) pair: the one request it names.
+    `event` is a (source, event_id) pair: the one request it names; `oldest_first` turns
+    the order round (a queue read in the order it was recorded).
     """
     where = ["1 = 1"]
     params: dict[str, Any] = {"limit": limit}
@@ -57,7 +59,8 @@ async def records(
     rows = await tx.fetchall(
         f"SELECT {REQUEST_COLUMNS}, s.status, s.attempts, s.next_attempt_at, s.last_error"  # noqa: S608
         " FROM consent_requests r JOIN request_state s ON s.request_id = r.id"
-        f" WHERE {' AND '.join(where)} ORDER BY r.id DESC LIMIT :limit",
+        f" WHERE {' AND '.join(where)} ORDER BY r.id {'ASC' if oldest_first else 'DESC'}"
+        " LIMIT :limit",
         params,
     )
     outcomes = await outcomes_of(tx, [row["id"] for row in rows])
@@ -121,6 +124,22 @@ async def oldest_due(tx: Transaction, now: int) -> int | None:
         {"now": now},
     )
     return None if row is None or row["oldest"] is None else int(row["oldest"])
+
+
+async def taken_away(tx: Transaction, contact_id: str) -> frozenset[str]:
+    """The type ids an unsubscribe applied by the bridge detached from this contact.
+
+    Only a detach Intercom accepted counts (a 404 "already absent" took nothing away), and
+    only one made for an unsubscribe: a subscribe's detach gave an opt-out type back.
+    """
+    rows = await tx.fetchall(
+        "SELECT DISTINCT o.type_id FROM outcomes o"
+        " JOIN consent_requests r ON r.id = o.request_id"
+        " WHERE o.contact_id = :contact_id AND o.action = 'detach'"
+        " AND o.http_status BETWEEN 200 AND 299 AND r.wanted = 'unsubscribed'",
+        {"contact_id": contact_id},
+    )
+    return frozenset(str(row["type_id"]) for row in rows)
 
 
 async def last_applied(tx: Transaction, contact_id: str, type_ids: Sequence[str]) -> dict[str, int]:

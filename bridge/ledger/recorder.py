@@ -29,6 +29,7 @@ _REQUEST_FIELDS = (
     "create_contact",
     "confirm",
     "consent_text_sha256",
+    "hold",
 )
 _TEXT_FIELDS = ("sha256", "text", "first_seen")
 _STATE_FIELDS = (
@@ -201,12 +202,13 @@ async def _insert(tx: Transaction, rows: list[Params], ids: dict[Key, int], new:
             params,
         ):
             ids[(row["source"], row["event_id"])] = row["id"]
-    # New requests start pending, due the moment they were received.
+    # New requests start pending, due the moment they were received; a held one waits for
+    # an operator's review instead (`Ledger.release_held` makes it pending).
     fresh = [
         {
             **row,
             "request_id": ids[key],
-            "status": "pending",
+            "status": "review" if row["hold"] else "pending",
             "attempts": 0,
             "next_attempt_at": row["received_at"],
             "updated_at": row["received_at"],

@@ -9,7 +9,16 @@ from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentRequest, Wanted
 from bridge.logsafe import event_ref
 
-from . import confirmations, contact_leases, leases, migrations, queries, signatures
+from . import (
+    confirmations,
+    contact_leases,
+    leases,
+    message_parts,
+    migrations,
+    queries,
+    review,
+    signatures,
+)
 from .codec import (
     checked_text,
     decode_request,
@@ -22,6 +31,7 @@ from .database import DEFAULT_URL, Database, in_list, open_database
 from .models import (
     Claimed,
     Confirmed,
+    MessagePart,
     Outcome,
     Recording,
     RecordStats,
@@ -364,14 +374,17 @@ class Ledger:
 
         Picks the given ids and/or statuses; with neither, every dead and unmatched request.
         Leased requests are never touched: a worker is on them; nor are requests waiting for
-        their person's confirmation or expired without it: only the person can move them.
+        their person's confirmation or expired without it: only the person can move them; nor
+        held or dismissed ones: only an operator's review moves them (`release_held`).
         """
         wanted = [Status(status) for status in statuses]
         if not ids and not wanted:
             wanted = [Status.DEAD, Status.UNMATCHED]
         id_list, id_params = in_list("id", ids)
         status_list, status_params = in_list("status", [status.value for status in wanted])
-        where = ["status NOT IN ('leased', 'awaiting_confirmation', 'expired')"]
+        where = [
+            "status NOT IN ('leased', 'awaiting_confirmation', 'expired', 'review', 'dismissed')"
+        ]
         if ids:
             where.append(f"request_id IN {id_list}")
         if wanted:
@@ -383,6 +396,58 @@ class Ledger:
                 f" updated_at = :now WHERE {' AND '.join(where)}",
                 {**id_params, **status_params, "now": to_micros(now or self.clock.now())},
             )
+
+    async def held(self, limit: int = 100) -> list[RequestRecord]:
+        """The requests held for an operator's review, oldest first."""
+        if limit <= 0:
+            return []
+        async with self.database.transaction(write=False) as tx:
+            return await queries.records(tx, status=Status.REVIEW, limit=limit, oldest_first=True)
+
+    async def release_held(self, request_id: int, *, now: datetime) -> bool:
+        """A held request goes to the queue, due `now`; False if it was not held."""
+        async with self.database.transaction() as tx:
+            return await review.release(tx, request_id, now=to_micros(now))
+
+    async def dismiss_held(
+        self, request_id: int, *, now: datetime, note: str | None = None
+    ) -> bool:
+        """A held request is dismissed for good, `note` saying why; False if it was not held."""
+        note = None if note is None else scrubbed(note)
+        async with self.database.transaction() as tx:
+            return await review.dismiss(tx, request_id, now=to_micros(now), note=note)
+
+    async def taken_away(self, contact_id: str) -> frozenset[str]:
+        """The type ids an unsubscribe the bridge applied detached from this Intercom contact."""
+        async with self.database.transaction(write=False) as tx:
+            return await queries.taken_away(tx, contact_id)
+
+    async def add_message_part(self, part: MessagePart) -> list[MessagePart] | None:
+        """Commit one part of a long SMS; all its group's parts, by number, once complete.
+
+        A repeat of the same (source, group, part) changes nothing. Raises ValueError when
+        the part cannot be stored (a NUL character, fields that are not JSON).
+        """
+        async with self.database.transaction() as tx:
+            return await message_parts.add(tx, self.dialect, part)
+
+    async def overdue_message_parts(
+        self, received_before: datetime, *, limit: int = 100
+    ) -> list[list[MessagePart]]:
+        """The groups whose first part arrived before `received_before`, each by part number.
+
+        Incomplete groups waited out, and any complete one whose joined message was never
+        dropped (its process stopped in between): the caller matches what arrived.
+        """
+        if limit <= 0:
+            return []
+        async with self.database.transaction(write=False) as tx:
+            return await message_parts.overdue(tx, before=to_micros(received_before), limit=limit)
+
+    async def drop_message_parts(self, source: str, group: str) -> None:
+        """Forget a group's parts, once the message they make is recorded."""
+        async with self.database.transaction() as tx:
+            await message_parts.drop(tx, source=source, group=group)
 
     async def meta(self, name: str) -> str | None:
         """A fact about the ledger itself (e.g. `mode`), or None."""

@@ -20,10 +20,13 @@ from bridge.consent import (
     Call,
     Confirmation,
     ConsentRequest,
+    ConsentType,
     SubscriptionType,
     UnknownTypes,
     Wanted,
     plan,
+    restorable,
+    restores_only,
 )
 from bridge.intercom.client import IntercomClient, IntercomError, NotFound, RateLimited
 from bridge.intercom.contacts import ContactResolver
@@ -264,6 +267,9 @@ class Applier:
     ) -> None:
         current = [t for t in types if t.id not in newest or newest[t.id] <= request.occurred_at]
         done.superseded += len(types) - len(current)
+        if restores_only(request) and any(t.consent_type is ConsentType.OPT_IN for t in current):
+            # "START" gives back what the bridge took away; it never opts anyone into more.
+            current = restorable(request, current, await self.ledger.taken_away(contact_id))
         if not current:
             return
         explicit: frozenset[str] | None = None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
-from bridge.ledger import Status, open_ledger
+from bridge.ledger import Ledger, Status, open_ledger
 from bridge.ledger import migrations as migrations_module
 from bridge.ledger.codec import to_micros
 from bridge.ledger.migrations import MIGRATIONS
-from tests.ledger.conftest import NOW, T0
+from tests.ledger.conftest import NOW, T0, consent
 
 NAMES = [migration.name for migration in MIGRATIONS]
 
@@ -99,5 +100,84 @@ async def test_requests_recorded_before_0005_read_back_without_leave_to_create(
         )
         [claimed] = await ledger.claim("w", limit=1, lease_seconds=60, now=NOW)
         assert claimed.id == inserted["id"]
+    finally:
+        await ledger.close()
+
+
+async def _request_state_indexes(ledger: Ledger) -> set[str]:
+    """The names of request_state's indexes, as the database lists them."""
+    sql = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index'"
+        " AND tbl_name = 'request_state' AND sql IS NOT NULL",
+        "postgresql": "SELECT indexname AS name FROM pg_indexes"
+        " WHERE tablename = 'request_state' AND indexname <> 'request_state_pkey'",
+    }[ledger.dialect]
+    async with ledger.database.transaction(write=False) as tx:
+        return {row["name"] for row in await tx.fetchall(sql)}
+
+
+async def _insert_as_0007(ledger: Ledger, event_id: str, status: str) -> int:
+    """A request and its state as the schema before 0008 stored them; its id."""
+    row = {
+        "source": "twilio",
+        "event_id": event_id,
+        "received_at": to_micros(NOW),
+        "occurred_at": to_micros(T0),
+        "contact_key": f"phone:+4477009000{event_id[-1]}",
+        "identity": f'{{"phone":"+4477009000{event_id[-1]}"}}',
+        "wanted": "unsubscribed",
+        "scope": '{"channel":"sms"}',
+        "context": "{}",
+    }
+    async with ledger.database.transaction() as tx:
+        inserted = await tx.fetchone(
+            f"INSERT INTO consent_requests ({', '.join(row)})"
+            f" VALUES ({', '.join(':' + name for name in row)}) RETURNING id",
+            row,
+        )
+        assert inserted is not None
+        await tx.execute(
+            "INSERT INTO request_state (request_id, contact_key, occurred_at, status,"
+            " next_attempt_at, last_error, updated_at)"
+            " VALUES (:id, :key, :at, :status, :now, :error, :now)",
+            {
+                "id": inserted["id"],
+                "key": row["contact_key"],
+                "at": row["occurred_at"],
+                "status": status,
+                "error": "boom" if status == "dead" else None,
+                "now": row["received_at"],
+            },
+        )
+    return int(inserted["id"])
+
+
+async def test_0008_keeps_requests_recorded_before_with_their_state_and_indexes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await open_ledger(database_url)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:7])
+            assert await ledger.migrate() == NAMES[:7]
+        indexes = await _request_state_indexes(ledger)
+        statuses = ["pending", "dead", "awaiting_confirmation"]
+        ids = [await _insert_as_0007(ledger, f"old-{n}", s) for n, s in enumerate(statuses)]
+        assert await ledger.migrate() == NAMES[7:]
+        # SQLite rebuilt the table: every index is back, the awaiting one too.
+        assert await _request_state_indexes(ledger) == indexes
+        assert "request_state_awaiting" in indexes
+        old = {r.id: r for r in await ledger.list_requests()}
+        assert [(old[i].status.value, old[i].request.hold) for i in ids] == [
+            (status, False) for status in statuses
+        ]
+        assert old[ids[1]].last_error == "boom"
+        # The widened CHECK takes the new statuses.
+        [new] = await ledger.record([replace(consent("new"), hold=True)], received_at=NOW)
+        assert await ledger.dismiss_held(new.id, now=NOW)
+        counts = await ledger.status_counts()
+        assert (counts[Status.PENDING], counts[Status.DEAD], counts[Status.DISMISSED]) == (1, 1, 1)
+        [claimed] = await ledger.claim("w", limit=5, lease_seconds=60, now=NOW)
+        assert claimed.id == ids[0]
     finally:
         await ledger.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bridge.consent import Identity, Wanted
-from bridge.ledger import Ledger, Status
+from bridge.ledger import Ledger, Outcome, Status
 from tests.ledger.conftest import NOW, after, consent, record
 
 
@@ -49,3 +49,28 @@ async def test_unsettled_lists_a_persons_pending_and_leased_requests_oldest_firs
     assert [r.event_id for r in await ledger.unsettled(mine)] == ["second", "third"]
     assert [r.event_id for r in await ledger.unsettled(mine, limit=1)] == ["second"]
     assert await ledger.unsettled(Identity(email="nobody@example.com").key) == []
+
+
+async def test_taken_away_names_the_types_an_applied_unsubscribe_detached(ledger: Ledger) -> None:
+    stop, start, other = await record(
+        ledger,
+        consent("stop"),
+        consent("start", minutes=1, wanted=Wanted.SUBSCRIBED),
+        consent("other", email="x@example.com"),
+    )
+    calls = {
+        stop: [
+            Outcome("c1", "108", "detach", 200, "r1"),  # an opt-in type the person had
+            Outcome("c1", "110", "detach", 404, "r2", "already absent"),  # never had it
+            Outcome("c1", "109", "attach", 200, "r3"),  # an opt-out type: opted out
+        ],
+        start: [Outcome("c1", "109", "detach", 200, "r4")],  # the opt-out type given back
+        other: [Outcome("c2", "111", "detach", 200, "r5")],  # someone else's
+    }
+    for minute in range(2):  # one request per person at a time: stop goes before start
+        for claimed in await ledger.claim("w", limit=5, lease_seconds=30, now=after(minute)):
+            outcomes = calls[claimed.id]
+            await ledger.finish(claimed.id, "w", Status.APPLIED, outcomes=outcomes, now=NOW)
+    assert await ledger.taken_away("c1") == frozenset({"108"})
+    assert await ledger.taken_away("c2") == frozenset({"111"})
+    assert await ledger.taken_away("nobody") == frozenset()
