@@ -51,84 +51,10 @@ def test_migrations_are_ordered_and_unique() -> None:
     assert len(set(NAMES)) == len(NAMES)
 
 
-async def test_requests_recorded_before_0005_read_back_without_leave_to_create(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ledger = await open_ledger(database_url)
-    try:
-        with monkeypatch.context() as patched:
-            patched.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:4])
-            assert await ledger.migrate() == NAMES[:4]
-        # A request as the schema before 0005 stored it, with no create_contact column.
-        row = {
-            "source": "sendgrid",
-            "event_id": "old-1",
-            "received_at": to_micros(NOW),
-            "occurred_at": to_micros(T0),
-            "contact_key": "email:old@example.com",
-            "identity": '{"email":"old@example.com"}',
-            "wanted": "subscribed",
-            "scope": '{"channel":"email"}',
-            "context": "{}",
-        }
-        async with ledger.database.transaction() as tx:
-            inserted = await tx.fetchone(
-                f"INSERT INTO consent_requests ({', '.join(row)})"
-                f" VALUES ({', '.join(':' + name for name in row)}) RETURNING id",
-                row,
-            )
-            assert inserted is not None
-            await tx.execute(
-                "INSERT INTO request_state (request_id, contact_key, occurred_at, status,"
-                " next_attempt_at, updated_at) VALUES (:id, :key, :at, 'pending', :now, :now)",
-                {
-                    "id": inserted["id"],
-                    "key": row["contact_key"],
-                    "at": row["occurred_at"],
-                    "now": row["received_at"],
-                },
-            )
-        assert await ledger.migrate() == NAMES[4:]
-        old = await ledger.get(inserted["id"])
-        assert old is not None
-        # 0006 rebuilds request_state on SQLite: the state is kept, and still claimable.
-        assert (old.request.event_id, old.request.create, old.request.confirm, old.status) == (
-            "old-1",
-            None,
-            None,
-            Status.PENDING,
-        )
-        [claimed] = await ledger.claim("w", limit=1, lease_seconds=60, now=NOW)
-        assert claimed.id == inserted["id"]
-    finally:
-        await ledger.close()
-
-
-async def _request_state_indexes(ledger: Ledger) -> set[str]:
-    """The names of request_state's indexes, as the database lists them."""
-    sql = {
-        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index'"
-        " AND tbl_name = 'request_state' AND sql IS NOT NULL",
-        "postgresql": "SELECT indexname AS name FROM pg_indexes"
-        " WHERE tablename = 'request_state' AND indexname <> 'request_state_pkey'",
-    }[ledger.dialect]
-    async with ledger.database.transaction(write=False) as tx:
-        return {row["name"] for row in await tx.fetchall(sql)}
-
-
-async def _insert_as_0007(ledger: Ledger, event_id: str, status: str) -> int:
-    """A request and its state as the schema before 0008 stored them; its id."""
-    row = {
-        "source": "twilio",
-        "event_id": event_id,
-        "received_at": to_micros(NOW),
-        "occurred_at": to_micros(T0),
-        "contact_key": f"phone:+4477009000{event_id[-1]}",
-        "identity": f'{{"phone":"+4477009000{event_id[-1]}"}}',
-        "wanted": "unsubscribed",
-        "scope": '{"channel":"sms"}',
-        "context": "{}",
-    }
+async def _insert_as_before(
+    ledger: Ledger, row: dict[str, object], *, status: str = "pending", error: str | None = None
+) -> int:
+    """A request and its state inserted by hand, as an older schema stored them; its id."""
     async with ledger.database.transaction() as tx:
         inserted = await tx.fetchone(
             f"INSERT INTO consent_requests ({', '.join(row)})"
@@ -145,11 +71,64 @@ async def _insert_as_0007(ledger: Ledger, event_id: str, status: str) -> int:
                 "key": row["contact_key"],
                 "at": row["occurred_at"],
                 "status": status,
-                "error": "boom" if status == "dead" else None,
+                "error": error,
                 "now": row["received_at"],
             },
         )
     return int(inserted["id"])
+
+
+def _old_row(event_id: str, contact: str) -> dict[str, object]:
+    """consent_requests' columns as 0001 had them: a subscribe from `contact`'s email."""
+    return {
+        "source": "sendgrid",
+        "event_id": event_id,
+        "received_at": to_micros(NOW),
+        "occurred_at": to_micros(T0),
+        "contact_key": f"email:{contact}",
+        "identity": f'{{"email":"{contact}"}}',
+        "wanted": "subscribed",
+        "scope": '{"channel":"email"}',
+        "context": "{}",
+    }
+
+
+async def test_requests_recorded_before_0005_read_back_without_leave_to_create(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await open_ledger(database_url)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:4])
+            assert await ledger.migrate() == NAMES[:4]
+        # A request as the schema before 0005 stored it, with no create_contact column.
+        old_id = await _insert_as_before(ledger, _old_row("old-1", "old@example.com"))
+        assert await ledger.migrate() == NAMES[4:]
+        old = await ledger.get(old_id)
+        assert old is not None
+        # 0006 rebuilds request_state on SQLite: the state is kept, and still claimable.
+        assert (old.request.event_id, old.request.create, old.request.confirm, old.status) == (
+            "old-1",
+            None,
+            None,
+            Status.PENDING,
+        )
+        [claimed] = await ledger.claim("w", limit=1, lease_seconds=60, now=NOW)
+        assert claimed.id == old_id
+    finally:
+        await ledger.close()
+
+
+async def _request_state_indexes(ledger: Ledger) -> set[str]:
+    """The names of request_state's indexes, as the database lists them."""
+    sql = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index'"
+        " AND tbl_name = 'request_state' AND sql IS NOT NULL",
+        "postgresql": "SELECT indexname AS name FROM pg_indexes"
+        " WHERE tablename = 'request_state' AND indexname <> 'request_state_pkey'",
+    }[ledger.dialect]
+    async with ledger.database.transaction(write=False) as tx:
+        return {row["name"] for row in await tx.fetchall(sql)}
 
 
 async def test_0008_keeps_requests_recorded_before_with_their_state_and_indexes(
@@ -162,7 +141,15 @@ async def test_0008_keeps_requests_recorded_before_with_their_state_and_indexes(
             assert await ledger.migrate() == NAMES[:7]
         indexes = await _request_state_indexes(ledger)
         statuses = ["pending", "dead", "awaiting_confirmation"]
-        ids = [await _insert_as_0007(ledger, f"old-{n}", s) for n, s in enumerate(statuses)]
+        ids = [
+            await _insert_as_before(
+                ledger,
+                _old_row(f"old-{n}", f"old{n}@example.com"),
+                status=status,
+                error="boom" if status == "dead" else None,
+            )
+            for n, status in enumerate(statuses)
+        ]
         assert await ledger.migrate() == NAMES[7:]
         # SQLite rebuilt the table: every index is back, the awaiting one too.
         assert await _request_state_indexes(ledger) == indexes
