@@ -92,7 +92,8 @@ class Ledger:
 
         A request whose (source, event_id) is already recorded changes nothing and comes back
         with the existing id and `duplicate=True`. A request that cannot be stored (a NUL
-        character, say) is left out and named in `unstorable`. Concurrent callers share
+        character, say) is left out and named in `unstorable`. A new request starts `pending`,
+        or `review` when it is to be held for an operator (`hold`). Concurrent callers share
         transactions. Raises `LedgerUnavailable` when the commit fails.
         """
         received = to_micros(received_at or self.clock.now())
