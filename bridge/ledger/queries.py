@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -127,19 +128,24 @@ async def oldest_due(tx: Transaction, now: int) -> int | None:
 
 
 async def taken_away(tx: Transaction, contact_id: str) -> frozenset[str]:
-    """The type ids an unsubscribe applied by the bridge detached from this contact.
+    """The type ids a channel-wide unsubscribe applied by the bridge detached from this contact.
 
     Only a detach Intercom accepted counts (a 404 "already absent" took nothing away), and
-    only one made for an unsubscribe: a subscribe's detach gave an opt-out type back.
+    only one made for an unsubscribe: a subscribe's detach gave an opt-out type back. And only
+    where the newest such detach of a type came from a whole channel (a STOP, a global
+    unsubscribe), not from the person's own choice of that type on a page or list: a START
+    gives back what a STOP took, never what the person turned off themselves.
     """
     rows = await tx.fetchall(
-        "SELECT DISTINCT o.type_id FROM outcomes o"
+        "SELECT o.type_id, r.scope FROM outcomes o"
         " JOIN consent_requests r ON r.id = o.request_id"
         " WHERE o.contact_id = :contact_id AND o.action = 'detach'"
-        " AND o.http_status BETWEEN 200 AND 299 AND r.wanted = 'unsubscribed'",
+        " AND o.http_status BETWEEN 200 AND 299 AND r.wanted = 'unsubscribed'"
+        " ORDER BY o.at, o.id",
         {"contact_id": contact_id},
     )
-    return frozenset(str(row["type_id"]) for row in rows)
+    newest = {str(row["type_id"]): str(row["scope"]) for row in rows}
+    return frozenset(t for t, scope in newest.items() if "types" not in json.loads(scope))
 
 
 async def last_applied(tx: Transaction, contact_id: str, type_ids: Sequence[str]) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bridge.consent import Identity, Wanted
+import dataclasses
+
+from bridge.consent import Identity, Scope, Wanted
 from bridge.ledger import Ledger, Outcome, Status
 from tests.ledger.conftest import NOW, after, consent, record
 
@@ -74,3 +76,20 @@ async def test_taken_away_names_the_types_an_applied_unsubscribe_detached(ledger
     assert await ledger.taken_away("c1") == frozenset({"108"})
     assert await ledger.taken_away("c2") == frozenset({"111"})
     assert await ledger.taken_away("nobody") == frozenset()
+
+
+async def test_a_type_the_person_turned_off_themselves_is_not_taken_away(ledger: Ledger) -> None:
+    # Off on the preference page (that type by id), then a STOP of the whole channel: the
+    # newest detach of 108 is the person's own choice, so a START must not give it back.
+    chosen = dataclasses.replace(consent("page"), scope=Scope(type_ids=("108",)))
+    stop = consent("stop", minutes=1)
+    page_id, stop_id = await record(ledger, chosen, stop)
+    calls = {
+        page_id: [Outcome("c1", "108", "detach", 200, "r1")],
+        stop_id: [Outcome("c1", "107", "detach", 200, "r2")],
+    }
+    for minute in range(2):
+        for claimed in await ledger.claim("w", limit=5, lease_seconds=30, now=after(minute)):
+            outcomes = calls[claimed.id]
+            await ledger.finish(claimed.id, "w", Status.APPLIED, outcomes=outcomes, now=NOW)
+    assert await ledger.taken_away("c1") == frozenset({"107"})
