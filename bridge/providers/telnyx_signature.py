@@ -1,0 +1,98 @@
+"""Telnyx's Ed25519 webhook signature, and the Unix-seconds freshness checks SMS schemes share.
+
+Telnyx signs `{telnyx-timestamp}|{raw body}` with its Ed25519 key; the signature arrives as
+base64 (64 bytes) in `telnyx-signature-ed25519`, the time as Unix seconds in `telnyx-timestamp`,
+and the public key is 32 bytes of base64 from the Mission Control portal. The timestamp is
+the attempt's own, so the SDK's window of 300 seconds either way refuses a replay without
+refusing a retry (team-telnyx/telnyx-python, `lib/webhook_verification.py`); `data.id`
+is the idempotency key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from bridge.settings import SettingsError
+
+from .base import Rejected
+
+SIGNATURE_HEADER = "telnyx-signature-ed25519"
+TIMESTAMP_HEADER = "telnyx-timestamp"
+TOLERANCE = timedelta(seconds=300)
+# Ten digits reach the year 2286; more is junk, and int() of thousands of digits is slow.
+_MAX_DIGITS = 12
+
+
+def unix_seconds(value: str, what: str) -> int:
+    """A header's whole Unix seconds; Rejected naming `what` if it is anything else."""
+    if not value.isascii() or not value.isdigit() or len(value) > _MAX_DIGITS:
+        raise Rejected(f"{what} is not whole Unix seconds: {value[:20]!r}")
+    return int(value)
+
+
+def check_age(
+    sent_at: float, now: datetime, *, max_age: timedelta, max_ahead: timedelta, what: str
+) -> None:
+    """Raise Rejected when `sent_at` (Unix seconds) is older than `max_age` or too far ahead."""
+    age = now.timestamp() - sent_at
+    if age > max_age.total_seconds():
+        raise Rejected(f"{what} is {age:.0f} s old, more than {max_age} (a replay?)")
+    if -age > max_ahead.total_seconds():
+        raise Rejected(f"{what} is {-age:.0f} s in the future (check the clock)")
+
+
+def load_telnyx_key(
+    public_key_b64: str, setting: str = "BRIDGE_CONFIG.providers.telnyx.public_key"
+) -> Ed25519PublicKey:
+    """The Ed25519 public key from its base64; SettingsError naming `setting` if it is not one."""
+    try:
+        raw = base64.b64decode(public_key_b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(
+            f"{setting}: not base64 (copy the public key from Telnyx Mission Control)"
+        ) from None
+    if len(raw) != 32:
+        raise SettingsError(f"{setting}: {len(raw)} bytes, not the 32 of an Ed25519 public key")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+# The same key on every request: decoded once, not per delivery.
+_cached_key = lru_cache(maxsize=8)(load_telnyx_key)
+
+
+def sign_telnyx(private_key: Ed25519PrivateKey, timestamp: str, body: bytes) -> str:
+    """The telnyx-signature-ed25519 header Telnyx sends with `body` (tests use it)."""
+    return base64.b64encode(private_key.sign(timestamp.encode() + b"|" + body)).decode()
+
+
+def check_telnyx(
+    public_key_b64: str,
+    signature_b64: str | None,
+    timestamp: str | None,
+    body: bytes,
+    now: datetime,
+) -> None:
+    """Raise Rejected unless the signature is Telnyx's over timestamp|body, within 300 s."""
+    if not signature_b64 or not timestamp:
+        raise Rejected(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
+    sent_at = unix_seconds(timestamp, TIMESTAMP_HEADER)
+    check_age(sent_at, now, max_age=TOLERANCE, max_ahead=TOLERANCE, what=TIMESTAMP_HEADER)
+    try:
+        signature = base64.b64decode(signature_b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise Rejected(f"{SIGNATURE_HEADER} is not base64") from None
+    if len(signature) != 64:
+        raise Rejected(f"{SIGNATURE_HEADER} is {len(signature)} bytes, not 64")
+    try:
+        _cached_key(public_key_b64).verify(signature, timestamp.encode() + b"|" + body)
+    except InvalidSignature:
+        raise Rejected(f"{SIGNATURE_HEADER} does not match the timestamp and body") from None
