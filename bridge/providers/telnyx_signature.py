@@ -50,6 +50,28 @@ def check_age(
         raise Rejected(f"{what} is {-age:.0f} s in the future (check the clock)")
 
 
+def timed_signature(
+    signature_b64: str | None,
+    timestamp: str | None,
+    now: datetime,
+    *,
+    names: tuple[str, str],
+    max_age: timedelta,
+    max_ahead: timedelta,
+) -> tuple[bytes, str]:
+    """(decoded signature, timestamp) once both headers (`names`) are there and the time is in
+    the window; Rejected saying which check failed otherwise."""
+    signature_name, timestamp_name = names
+    if not signature_b64 or not timestamp:
+        raise Rejected(f"missing {signature_name} or {timestamp_name} header")
+    sent_at = unix_seconds(timestamp, timestamp_name)
+    check_age(sent_at, now, max_age=max_age, max_ahead=max_ahead, what=timestamp_name)
+    try:
+        return base64.b64decode(signature_b64.strip(), validate=True), timestamp
+    except (binascii.Error, ValueError):
+        raise Rejected(f"{signature_name} is not base64") from None
+
+
 def load_telnyx_key(
     public_key_b64: str, setting: str = "BRIDGE_CONFIG.providers.telnyx.public_key"
 ) -> Ed25519PublicKey:
@@ -82,17 +104,18 @@ def check_telnyx(
     now: datetime,
 ) -> None:
     """Raise Rejected unless the signature is Telnyx's over timestamp|body, within 300 s."""
-    if not signature_b64 or not timestamp:
-        raise Rejected(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
-    sent_at = unix_seconds(timestamp, TIMESTAMP_HEADER)
-    check_age(sent_at, now, max_age=TOLERANCE, max_ahead=TOLERANCE, what=TIMESTAMP_HEADER)
-    try:
-        signature = base64.b64decode(signature_b64.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise Rejected(f"{SIGNATURE_HEADER} is not base64") from None
+    signature, timestamp = timed_signature(
+        signature_b64,
+        timestamp,
+        now,
+        names=(SIGNATURE_HEADER, TIMESTAMP_HEADER),
+        max_age=TOLERANCE,
+        max_ahead=TOLERANCE,
+    )
     if len(signature) != 64:
         raise Rejected(f"{SIGNATURE_HEADER} is {len(signature)} bytes, not 64")
     try:
-        _cached_key(public_key_b64).verify(signature, timestamp.encode() + b"|" + body)
+        signed = f"{timestamp}|".encode() + body
+        _cached_key(public_key_b64).verify(signature, signed)
     except InvalidSignature:
         raise Rejected(f"{SIGNATURE_HEADER} does not match the timestamp and body") from None

@@ -27,9 +27,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from starlette.datastructures import Headers
 
 from .base import Rejected
 from .telnyx_signature import check_age, unix_seconds
+from .token_auth import bearer
 
 RESEND_WINDOW = timedelta(hours=25)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -90,15 +92,13 @@ def check_vonage_jwt(
     authorization: str | None, secret: str, body: bytes, now: datetime
 ) -> dict[str, Any]:
     """The claims of the Messages API's bearer JWT, once it is shown to sign this body now."""
-    if not authorization:
+    token = bearer(Headers({"authorization": authorization})) if authorization else None
+    if token is None:
         raise Rejected("missing Authorization header")
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Rejected("Authorization is not a Bearer token")
     try:
         # The time claims are checked below against the injected clock, not PyJWT's.
         claims: dict[str, Any] = jwt.decode(
-            token.strip(),
+            token,
             secret,
             algorithms=_JWT_ALGORITHMS,
             options={

@@ -165,8 +165,8 @@ def test_a_messages_jwt_verifies_and_gives_its_claims() -> None:
     [
         (None, BODY, "missing Authorization"),
         ("", BODY, "missing Authorization"),
-        ("Basic dXNlcjpwYXNz", BODY, "not a Bearer"),
-        ("Bearer ", BODY, "not a Bearer"),
+        ("Basic dXNlcjpwYXNz", BODY, "not a bearer token"),
+        ("Bearer ", BODY, "not a bearer token"),
         ("Bearer not.a.jwt", BODY, "not Vonage's"),
         (bearer(messages_claims()), BODY + b" ", "payload_hash does not match"),
         (bearer(messages_claims(payload_hash=None)), BODY, '"payload_hash"'),
