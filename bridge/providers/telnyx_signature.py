@@ -2,10 +2,10 @@
 
 Telnyx signs `{telnyx-timestamp}|{raw body}` with its Ed25519 key; the signature arrives as
 base64 (64 bytes) in `telnyx-signature-ed25519`, the time as Unix seconds in `telnyx-timestamp`,
-and the public key is 32 bytes of base64 from the Mission Control portal. The timestamp is
-the attempt's own, so the SDK's window of 300 seconds either way refuses a replay without
-refusing a retry (team-telnyx/telnyx-python, `lib/webhook_verification.py`); `data.id`
-is the idempotency key.
+and the public key is 32 bytes of base64 from the Mission Control portal. Telnyx's own SDK
+refuses a timestamp more than 300 seconds from now either way (team-telnyx/telnyx-python,
+`lib/webhook_verification.py`), which holds only if each attempt is signed at its own time;
+the same window is kept here, and `data.id` is the idempotency key.
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ def timed_signature(
     max_age: timedelta,
     max_ahead: timedelta,
 ) -> tuple[bytes, str]:
-    """(decoded signature, timestamp) once both headers (`names`) are there and the time is in
-    the window; Rejected saying which check failed otherwise."""
+    """(signature bytes, timestamp) once both headers are there and the time is in the window."""
     signature_name, timestamp_name = names
     if not signature_b64 or not timestamp:
         raise Rejected(f"missing {signature_name} or {timestamp_name} header")

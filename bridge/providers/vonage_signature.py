@@ -16,6 +16,10 @@ and one of margin (`RESEND_WINDOW`): it never refuses a genuine resend, and a re
 can only repeat a message already seen, which `messageId` (`message_uuid`) catches as a
 duplicate. The same window holds for the JWT's `iat`, for the same reason: the token is bound
 to the body by `payload_hash`. Five minutes ahead of our clock is allowed for skew.
+
+Vonage's signed-webhooks page warns that "in the rare case of an internal error" a Messages
+callback may arrive unsigned, and that a 5xx answer makes it retry (and sign); Vonage retries
+429 and 5xx only, so a 401 for a missing token loses that message.
 """
 
 from __future__ import annotations
