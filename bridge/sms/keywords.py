@@ -27,9 +27,9 @@ SHIPPED_LANGUAGES: tuple[str, ...] = tuple(sorted(path.stem for path in WORDS_DI
 ALWAYS_LOADED = "en"
 _KEYWORD_LISTS = ("stop", "start", "help")
 _OTHER_LISTS = ("filler", "revocation", "negation", "signature")
-# Keyword messages are short: a longer text is only searched for revocation phrases, which
-# also bounds the work the filler patterns may do on a 1,600-character text.
-_MAX_KEYWORD_MESSAGE_WORDS = 8
+# Keyword messages are short, even "STOP STOP STOP ..." in anger: a longer text is only
+# searched for revocation phrases, which bounds the filler pattern's work on 1,600 characters.
+_MAX_KEYWORD_MESSAGE_WORDS = 30
 _NOT_WORD = re.compile(r"[\W_]+")
 # Most texts are plain ASCII: bytes.translate folds them in one C pass (every byte that is not
 # a letter or digit becomes a space; apostrophes go).
@@ -39,6 +39,8 @@ _APOSTROPHES = "'\u2019\u02bc\u2018`"  # ' and its typographic look-alikes
 _MAY_BE_SIGNED = re.compile(r"[\n\-\u2013\u2014]")
 # A line opening with a dash or underscores starts a signature ("STOP\n-- Jane").
 _SIGNATURE_LINE = re.compile(r"(?m)^[ \t]*(?:-{1,3}|\u2013|\u2014|__+)")
+# Where a first sentence ends: . ! ? a line break, or the ideographic and full-width forms.
+_SENTENCE_END = re.compile(r"[.!?\n\u3002\uff01\uff1f]")
 # Up to three words after a spaced dash or on a last line of their own ("Stop - Jane Doe").
 _DASHES = r"\-\u2013\u2014"  # hyphen, en dash, em dash
 _NAME_TRAILER = re.compile(
@@ -204,7 +206,7 @@ class KeywordBook:
                 meaning = self._keyword(body)
         if meaning is not None:
             return meaning
-        return Meaning.REVOCATION if self._revokes(folded) else None
+        return Meaning.REVOCATION if self._revokes(text, folded) else None
 
     def _keyword(self, folded: str) -> Meaning | None:
         """The meaning of a folded text that is a keyword message, perhaps with fillers."""
@@ -240,8 +242,14 @@ class KeywordBook:
             text = text[: trailer.start()]
         return text
 
-    def _revokes(self, folded: str) -> bool:
-        """Whether the folded text holds a revocation phrase no negation turns around."""
+    def _revokes(self, text: str, folded: str) -> bool:
+        """Whether the text opens with "STOP!" or holds a phrase no negation turns around."""
+        # "STOP! Who is this?" is more than a keyword message, but a reasonable person reads
+        # it as one; "Yes! See you at 5" is still no opt-in.
+        if folded.partition(" ")[0] in self._first_words:
+            opening = _SENTENCE_END.split(text, maxsplit=1)
+            if len(opening) > 1 and self._keyword(normalise(opening[0])) is Meaning.STOP:
+                return True
         # Most texts hold no word a phrase starts with: a set test is cheaper than the regex.
         if self._phrase_starts.isdisjoint(folded.split(" ")):
             return False

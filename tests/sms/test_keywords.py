@@ -57,6 +57,8 @@ MESSAGES: list[tuple[str, Meaning | None]] = [
     ("Please STOP!", STOP),
     ("STOP STOP", STOP),
     ("stop stop stop", STOP),
+    ("STOP " * 12, STOP),
+    ("STOP!!! " * 30, STOP),
     ("stop thanks", STOP),
     ("Stop, thank you.", STOP),
     ("Stop now", STOP),
@@ -69,6 +71,7 @@ MESSAGES: list[tuple[str, Meaning | None]] = [
     ("ok stop", STOP),
     ("stop quit", STOP),
     ("Quit it now", STOP),
+    ("Stop it already", STOP),
     # Full-width letters and other compatibility forms.
     (fullwidth("STOP"), STOP),
     (fullwidth("stop"), STOP),
@@ -170,6 +173,14 @@ MESSAGES: list[tuple[str, Meaning | None]] = [
     ("Stop contacting me or I will report you", REVOKED),
     ("QUIT TEXTING ME", REVOKED),
     ("don\u2019t text me", REVOKED),
+    ("STOP! Who is this?", REVOKED),
+    ("Stop. I never signed up for this", REVOKED),
+    ("Please stop!! This is harassment", REVOKED),
+    ("¡Basta! Ya les dije", REVOKED),
+    ("Yes! See you at 5", None),
+    ("Help! I locked myself out", None),
+    ("Stop by tomorrow. We have cake", None),
+    ("Never text me again", REVOKED),
     # Negations turn a phrase around.
     ("don't stop sending me deals", None),
     ("Never stop texting me, love these", None),
@@ -252,6 +263,21 @@ MESSAGES: list[tuple[str, Meaning | None]] = [
 def book() -> KeywordBook:
     """A book of every shipped language, no extra words."""
     return KeywordBook.load()
+
+
+@pytest.mark.parametrize(
+    ("text", "meaning"),
+    [
+        ("please " * 400 + "stop", None),
+        ("stop " * 400, None),
+        ("Hello! " + "I have a question about my order. " * 45 + "Also stop texting me.", REVOKED),
+        ("a" * 1600, None),
+    ],
+    ids=["fillers", "stops", "sentences", "one-word"],
+)
+def test_long_texts(book: KeywordBook, text: str, meaning: Meaning | None) -> None:
+    """A concatenated 1,600-character text is read whole: only short texts are keyword messages."""
+    assert book.classify(text) == meaning
 
 
 def test_the_table_is_large_and_has_no_repeats() -> None:
