@@ -36,7 +36,7 @@ _NOT_WORD = re.compile(r"[\W_]+")
 _ASCII_SPACES = bytes(b if chr(b).isalnum() else 32 for b in range(128)) + bytes(128)
 _ASCII_APOSTROPHES = b"'`"
 _APOSTROPHES = "'\u2019\u02bc\u2018`"  # ' and its typographic look-alikes
-_MAY_BE_SIGNED = re.compile(r"[\n\-\u2013\u2014]")
+_MAY_BE_SIGNED = re.compile(r"[\n\-\u2013\u2014\uff0d]")  # \uff0d: the full-width hyphen
 # A line opening with a dash or underscores starts a signature ("STOP\n-- Jane").
 _SIGNATURE_LINE = re.compile(r"(?m)^[ \t]*(?:-{1,3}|\u2013|\u2014|__+)")
 # Where a first sentence ends: . ! ? a line break, or the ideographic and full-width forms.
@@ -225,6 +225,7 @@ class KeywordBook:
 
     def _without_signature(self, text: str) -> str:
         """The raw text less a trailing signature: a dash line, "Sent from ...", a name."""
+        text = unicodedata.normalize("NFKC", text)  # a full-width "－ Ｊａｎｅ" is "- Jane"
         marker = _SIGNATURE_LINE.search(text)
         if marker and text[: marker.start()].strip():
             text = text[: marker.start()]

@@ -78,6 +78,7 @@ MESSAGES: list[tuple[str, Meaning | None]] = [
     (fullwidth("STOP!"), STOP),
     (fullwidth("HELP"), HELP),
     (fullwidth("YES"), START),
+    (fullwidth("STOP - Jane"), STOP),
     # Emoji around a keyword.
     ("STOP 🛑", STOP),
     ("🙏 stop 🙏", STOP),
