@@ -8,7 +8,8 @@ trailing `signature` line begins. Everything is compared in the `normalise`d for
 
 A text is read in this order: a keyword message (the whole text is a keyword, perhaps with
 filler words, perhaps followed by a signature) is that keyword's meaning; otherwise a text
-holding a revocation phrase that no negation turns around is a revocation; otherwise nothing.
+whose first sentence is a stop ("STOP! Who is this?") or that holds a revocation phrase no
+negation turns around is a revocation; otherwise nothing. docs/sms-keywords.md has examples.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _apostrophes_and_marks() -> re.Pattern[str]:
 
 
 @functools.cache
-def _read_language(code: str) -> dict[str, tuple[str, ...]]:
+def _read_language(code: str) -> Mapping[str, tuple[str, ...]]:
     """One shipped language's lists, normalised; read once per process."""
     with (WORDS_DIR / f"{code}.toml").open("rb") as file:
         data = tomllib.load(file)
@@ -225,7 +226,7 @@ class KeywordBook:
 
     def _without_signature(self, text: str) -> str:
         """The raw text less a trailing signature: a dash line, "Sent from ...", a name."""
-        text = unicodedata.normalize("NFKC", text)  # a full-width "－ Ｊａｎｅ" is "- Jane"
+        text = unicodedata.normalize("NFKC", text)  # full-width dashes and names read plain
         marker = _SIGNATURE_LINE.search(text)
         if marker and text[: marker.start()].strip():
             text = text[: marker.start()]
