@@ -25,21 +25,22 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": BASE | {"ledger"},
     "forms": BASE | {"settings"},  # the bridge's own forms: settings, submissions, spam
     # Form tools (Typeform, Tally, ...) map their fields with the forms' own checks.
-    "providers": BASE | {"settings", "forms"},
+    "providers": BASE | {"settings", "forms", "sms"},
     "preferences": BASE | {"intercom", "ledger"},
     "worker": BASE | {"intercom", "ledger", "metrics", "settings"},
     "sandbox": BASE,
+    "sms": BASE,  # pure: what inbound texts mean, read by the SMS providers
     # The one wiring: everything below the web app (the sandbox's seeded ids guard the
     # demo's ledger from real use).
     "services": BASE
     | {"intercom", "ledger", "metrics", "settings", "branding", "providers", "forms"}
-    | {"preferences", "worker", "sandbox"},
+    | {"preferences", "worker", "sandbox", "sms"},
     "web": BASE
     | {"intercom", "ledger", "metrics", "settings", "branding", "providers", "forms"}
-    | {"preferences", "services"},
+    | {"preferences", "services", "sms"},
     "cli": BASE
     | {"intercom", "ledger", "metrics", "settings", "branding", "providers", "forms"}
-    | {"preferences", "worker", "sandbox", "services", "web"},
+    | {"preferences", "worker", "sandbox", "services", "web", "sms"},
 }
 
 
