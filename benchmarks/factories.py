@@ -57,6 +57,17 @@ def hello() -> Starlette:
     )
 
 
+def form_reader() -> Starlette:
+    """The SMS baseline: a POST route that reads the form (as Twilio posts it) and answers "ok"."""
+
+    async def accept(request: Request) -> Response:
+        async with request.form() as form:
+            form.get("Body")
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/webhooks/{provider}", accept, methods=["POST"])])
+
+
 def one_call() -> Starlette:
     """A second baseline: a GET route that makes the one Intercom call a warm view makes.
 

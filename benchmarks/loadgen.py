@@ -45,14 +45,17 @@ def request_bytes(verb: bytes, line: bytes, host: bytes, fixed: bytes) -> bytes:
     A line is a path alone (sent with the fixed headers and body), or `path body ip`: a form
     post of its own urlencoded body, answered in JSON, from the client address `ip` (passed
     as X-Forwarded-For, which uvicorn trusts from 127.0.0.1), so per-IP limits see many.
+    A fourth field `Name=value` adds one header of the post's own (a webhook's signature).
     """
     path, _, rest = line.partition(b" ")
     if not rest:
         return verb + path + fixed
-    body, _, ip = rest.partition(b" ")
+    body, _, rest = rest.partition(b" ")
+    ip, _, header = rest.partition(b" ")
+    own = b"\r\n" + header.replace(b"=", b": ", 1) if header else b""
     return (
         verb + path + host + b"\r\nContent-Type: " + FORM_TYPE
-        + b"\r\nAccept: application/json\r\nX-Forwarded-For: " + ip
+        + b"\r\nAccept: application/json\r\nX-Forwarded-For: " + ip + own
         + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )  # fmt: skip
 

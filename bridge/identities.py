@@ -89,11 +89,14 @@ def check_phone(value: str) -> str:
 
 
 def phone_e164(value: str, region: str | None = None) -> str | None:
-    """A number as a provider or Intercom holds it, in E.164; None if it is not a valid number.
+    """A number as a provider or Intercom holds it, in E.164; None if it can't be a number.
 
     Lenient where `check_phone` is strict: senders' numbers arrive without a `+` (Vonage's
     `msisdn`), and Intercom keeps phones as they were typed ("(415) 555-0100"), so a number
-    without a country code is read as one of `region`'s (an ISO country code, like `US`).
+    without a country code is read as one of `region`'s (an ISO country code, like `US`). A
+    number the phone company just delivered a text from is real even where our copy of the
+    numbering plan is older than it (a new area code): a possible number is taken when no
+    reading of it is valid, so a STOP is never lost to stale metadata.
     """
     number = value.strip()
     if not number or _invisible(number):
@@ -103,14 +106,18 @@ def phone_e164(value: str, region: str | None = None) -> str | None:
         candidates = [f"+{number}" if number[0].isdigit() else number, number]
     else:
         candidates = [number]
+    possible = None
     for candidate in candidates:
         try:
             parsed = phonenumbers.parse(candidate, region)
         except phonenumbers.NumberParseException:
             continue
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         if phonenumbers.is_valid_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return None
+            return e164
+        if possible is None and phonenumbers.is_possible_number(parsed):
+            possible = e164
+    return possible
 
 
 def check_id(value: str) -> str:

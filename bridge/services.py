@@ -11,11 +11,13 @@ Parts that need no database (the signer, the Intercom client) have their own bui
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 
@@ -27,11 +29,11 @@ from bridge.i18n import Catalog, load_catalogs
 from bridge.intercom import CallObserver, IntercomClient
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.types import TypeCache
-from bridge.ledger import Confirmed, Ledger, Recording, open_ledger
+from bridge.ledger import Confirmed, Ledger, MessagePart, Recording, open_ledger
 from bridge.links import LinkSigner, Purpose
 from bridge.metrics import Metrics
 from bridge.preferences.center import PreferenceCenter
-from bridge.providers import Provider, load_providers
+from bridge.providers import Provider, TextPart, load_providers
 from bridge.sandbox.seed import seeded_identity_keys
 from bridge.settings import Settings, SettingsError
 from bridge.worker import Worker
@@ -47,6 +49,11 @@ class MigrationsPending(SettingsError):
 class DemoLedger(SettingsError):
     """A real `serve` or `worker` was pointed at the ledger `bridge demo` filled."""
 
+
+# How long the parts of a split text wait for the rest before what arrived is read: carriers
+# deliver a message's parts seconds apart, and a STOP must not wait on a part that never comes.
+PART_WAIT = timedelta(minutes=2)
+PART_SWEEP_SECONDS = 30.0
 
 # Where `bridge demo` kept its requests before it had a ledger of its own: the default one.
 _SHARED_DEFAULT_URL = "sqlite:///bridge.db"
@@ -171,6 +178,7 @@ class Services:
     branding: Branding
     http: httpx.AsyncClient  # for providers' own URLs (Amazon SNS certificates, handshakes)
     worker: Worker | None = None
+    _part_sweep: asyncio.Task[None] | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -229,6 +237,10 @@ class Services:
             yield services
 
     async def _stop_worker(self) -> None:
+        if self._part_sweep is not None:
+            self._part_sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._part_sweep
         if self.worker is not None:
             await self.worker.stop()
 
@@ -249,7 +261,17 @@ class Services:
         """Start this process's worker; `open` stops it on the way out (finish or release)."""
         self.worker = self.new_worker()
         self.worker.start()
+        if any(provider.splits_texts for provider in self.providers.values()):
+            self._part_sweep = asyncio.create_task(self._sweep_parts())
         return self.worker
+
+    async def _sweep_parts(self) -> None:
+        while True:
+            await asyncio.sleep(PART_SWEEP_SECONDS)
+            try:
+                await self.flush_parts()
+            except Exception:  # a database blip: the parts stay, the next sweep takes them
+                log.exception("could not record the split texts that waited too long")
 
     async def record(
         self, requests: Sequence[ConsentRequest], *, payload_sha256: str | None = None
@@ -271,6 +293,47 @@ class Services:
             self.metrics.recorded.labels(source=source, wanted=wanted).inc(count)
         if new and self.worker is not None:
             self.worker.wake()
+        return recording
+
+    async def record_part(
+        self, provider: Provider, part: TextPart, *, payload_sha256: str | None = None
+    ) -> Recording | None:
+        """Keep one part of a split text; once all are in, record what the whole text asks."""
+        whole = await self.ledger.add_message_part(
+            MessagePart(
+                source=provider.name,
+                group=part.group,
+                part=part.part,
+                total=part.total,
+                text=part.text,
+                fields=part.fields,
+                received_at=self.clock.now(),
+            )
+        )
+        if whole is None:
+            return None
+        return await self._record_joined(provider, whole, payload_sha256)
+
+    async def flush_parts(self, *, waited: timedelta = PART_WAIT) -> int:
+        """Record the split texts whose missing parts waited longer than `waited`, as they are."""
+        groups = await self.ledger.overdue_message_parts(self.clock.now() - waited)
+        flushed = 0
+        for group in groups:
+            provider = self.providers.get(group[0].source)
+            if provider is None:
+                continue  # its provider was switched off: the parts wait for it to return
+            await self._record_joined(provider, group, None)
+            flushed += 1
+        return flushed
+
+    async def _record_joined(
+        self, provider: Provider, whole: Sequence[MessagePart], payload_sha256: str | None
+    ) -> Recording:
+        parts = [TextPart(p.group, p.part, p.total, p.text, p.fields) for p in whole]
+        recording = await self.record(provider.join(parts).requests, payload_sha256=payload_sha256)
+        # Dropped only once recorded: a crash between the two records the text again, which
+        # the ledger takes as the duplicate it is.
+        await self.ledger.drop_message_parts(provider.name, whole[0].group)
         return recording
 
     async def confirm(

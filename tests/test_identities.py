@@ -140,6 +140,8 @@ def test_identity_checks_the_one_field_it_is_given() -> None:
         ("+1 415 555 0100", None, "+14155550100"),
         ("+33 6 12 34 56 78", "US", "+33612345678"),  # a plus wins over the region
         ("087 123 4567", "IE", "+353871234567"),
+        # Not in our numbering plan (area code 555), but a text came from it: possible is kept.
+        ("+15558675310", "US", "+15558675310"),
     ],
 )
 def test_numbers_as_providers_and_intercom_hold_them_become_e164(

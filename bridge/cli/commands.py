@@ -18,6 +18,7 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
     async with Services.open(settings) as services:
         if once:
+            await services.flush_parts()
             worker = services.new_worker()
             await worker.run_until_idle()
             await worker.stop()

@@ -15,6 +15,7 @@ from bridge.clock import Clock
 from bridge.settings import SettingsError
 
 from .base import (
+    Answer,
     Delivery,
     Malformed,
     Parsed,
@@ -22,6 +23,7 @@ from .base import (
     Provider,
     ProviderSettings,
     Rejected,
+    TextPart,
     Unreachable,
 )
 
@@ -43,11 +45,17 @@ PROVIDERS = {
     "webflow": "bridge.providers.webflow:Webflow",
     "hubspot": "bridge.providers.hubspot:HubSpot",
     "jotform": "bridge.providers.jotform:Jotform",
+    "twilio": "bridge.providers.twilio:Twilio",
+    "vonage": "bridge.providers.vonage:Vonage",
+    "telnyx": "bridge.providers.telnyx:Telnyx",
+    "plivo": "bridge.providers.plivo:Plivo",
+    "messagebird": "bridge.providers.messagebird:MessageBird",
 }
 _COMMON = ("types", "complaints", "bounces")
 
 __all__ = [
     "PROVIDERS",
+    "Answer",
     "Delivery",
     "Malformed",
     "Parsed",
@@ -55,6 +63,7 @@ __all__ = [
     "Provider",
     "ProviderSettings",
     "Rejected",
+    "TextPart",
     "Unreachable",
     "load_providers",
     "provider_class",

@@ -139,6 +139,21 @@ class ProviderSettings:
         return Scope(channel=channel)
 
 
+@dataclass(frozen=True)
+class TextPart:
+    """One part of a text the provider split in several deliveries (Vonage's concatenation).
+
+    Kept in the ledger until every part is in (or they have waited long enough), then joined
+    by `Provider.join` and read as one message: a STOP split across parts still counts.
+    """
+
+    group: str  # the provider's id for the whole message, with the sender: parts share it
+    part: int  # 1-based
+    total: int
+    text: str
+    fields: dict[str, Any]  # what `join` needs to build the request (JSON-able)
+
+
 @dataclass
 class Parsed:
     """What a delivery asks for: consent requests, and how much of it was set aside."""
@@ -147,6 +162,16 @@ class Parsed:
     ignored: int = 0  # events that say nothing about consent (opens, clicks, deliveries)
     invalid: list[str] = field(default_factory=list)  # events skipped, and why
     confirm_url: str | None = None  # a subscription handshake to complete (Amazon SNS)
+    parts: list[TextPart] = field(default_factory=list)  # to keep until their text is whole
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A provider's own answer to a delivery it accepted (TwiML, Plivo's XML, a bare 204)."""
+
+    status: int
+    body: str = ""
+    media_type: str = "text/plain"
 
 
 class Provider:
@@ -163,6 +188,10 @@ class Provider:
     # beyond the common settings.
     required: ClassVar[Sequence[str]] = ()
     accepts_head: ClassVar[bool] = False  # answer HEAD with 200 (Mandrill checks the URL so)
+    # Deliveries may come as signed GETs (Vonage's SMS API can be set to deliver so); for every
+    # other provider a GET is refused, as a link fetched by a mail scanner must change nothing.
+    accepts_get: ClassVar[bool] = False
+    splits_texts: ClassVar[bool] = False  # delivers long texts in parts (see `join`)
     # The largest body the provider's real deliveries come to, with margin; more is refused
     # with 413 before it is read. `max_body_bytes` in its table overrides it.
     max_body_bytes: ClassVar[int] = 256 * 1024
@@ -208,6 +237,17 @@ class Provider:
     def parse(self, delivery: Delivery) -> Parsed:
         """The consent requests in a verified delivery; Malformed if it can't be read at all."""
         raise NotImplementedError
+
+    def join(self, parts: Sequence[TextPart]) -> Parsed:
+        """The request a split text makes once its parts are together (or waited long enough)."""
+        raise NotImplementedError(f"{self.name} does not split texts")
+
+    def answer(self, new: Sequence[ConsentRequest]) -> Answer | None:
+        """The provider's own answer to an accepted delivery (None: the plain-text summary).
+
+        `new` are the requests this delivery recorded for the first time (a retry's are not).
+        """
+        return None
 
     # A delivery that is a batch of events is parsed by `collect(events, self._read)`; the
     # provider says, in the three steps `_read` takes, which events are about consent (by

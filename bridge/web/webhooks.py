@@ -66,6 +66,8 @@ async def receive(request: Request) -> Response:
     if request.method == "HEAD":
         # Mandrill checks that the URL exists before it sends anything.
         return Response(status_code=200 if provider.accepts_head else 405)
+    if request.method == "GET" and not provider.accepts_get:
+        return _plain(405, f"{name} delivers with POST.")
     try:
         return await _deliver(request, services, provider)
     except LedgerUnavailable:
@@ -107,9 +109,13 @@ async def _deliver(request: Request, services: Services, provider: Provider) -> 
         log.warning("%s webhook unreadable: %s", name, exc)
         return _plain(provider.malformed_status, f"Could not read the delivery: {exc}")
     # All of a batch in one transaction; one unstorable event does not cost the rest.
-    recording = await services.record(
-        parsed.requests, payload_sha256=hashlib.sha256(delivery.body).hexdigest()
-    )
+    payload_sha256 = hashlib.sha256(delivery.body).hexdigest()
+    recording = await services.record(parsed.requests, payload_sha256=payload_sha256)
+    new = recording.new
+    for part in parsed.parts:
+        # Committed before the answer like any request; matched once the text is whole.
+        joined = await services.record_part(provider, part, payload_sha256=payload_sha256)
+        new.extend(joined.new if joined is not None else ())
     if parsed.confirm_url is not None:
         confirmed = await _confirm(services.http, parsed.confirm_url, name)
         if not confirmed:
@@ -118,9 +124,12 @@ async def _deliver(request: Request, services: Services, provider: Provider) -> 
     for problem in invalid:
         log.warning("%s webhook: skipped an event: %s", name, problem)
     services.metrics.webhooks.labels(provider=name, result="accepted").inc()
+    answer = provider.answer(new)
+    if answer is not None:
+        return Response(answer.body, answer.status, media_type=answer.media_type)
     return _plain(
         200,
-        f"ok: {len(recording.new)} recorded, {recording.duplicates} duplicate, "
+        f"ok: {len(new)} recorded, {recording.duplicates} duplicate, "
         f"{parsed.ignored} ignored, {len(invalid)} invalid",
     )
 
@@ -157,5 +166,6 @@ async def _confirm(http: httpx.AsyncClient, url: str, name: str) -> bool:
 
 
 routes = [
-    route("/webhooks/{provider}", name="webhook", POST=receive, HEAD=receive),
+    # GET only for a provider that delivers so (Vonage); refused with 405 for every other.
+    route("/webhooks/{provider}", name="webhook", POST=receive, HEAD=receive, GET=receive),
 ]
