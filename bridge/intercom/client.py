@@ -416,16 +416,12 @@ class IntercomClient:
         [(field, value)] = given.items()
         take_turn = turn or contextlib.nullcontext
         async with take_turn():
-            contacts = await self.search_contacts(
-                {"field": field, "operator": "=", "value": value}
-            )
+            contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
         typed = phones.typed_query(value) if field == "phone" and not contacts else None
         if typed is not None:
             async with take_turn():
-                candidates = await self.search_contacts(
-                    typed, per_page=PHONE_CANDIDATES_PER_PAGE
-                )
-            contacts = list(phones.same_number(candidates, value))
+                candidates = await self.search_contacts(typed, per_page=PHONE_CANDIDATES_PER_PAGE)
+            contacts = phones.same_number(candidates, value)
         return {str(c["id"]): str(c.get("role") or "user") for c in contacts if c.get("id")}
 
     async def _json(

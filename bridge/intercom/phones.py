@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
@@ -22,6 +22,7 @@ MAX_FILTERS = 15  # "There's a limit of max 15 filters for each AND or OR group"
 # threes: Portugal, Norway), with each separator people put between groups.
 _SEPARATORS = (" ", "-", ".")
 _TAIL = 4
+Contact = TypeVar("Contact", bound=Mapping[str, Any])
 
 
 def _parsed(e164: str) -> phonenumbers.PhoneNumber | None:
@@ -57,7 +58,7 @@ def written_forms(e164: str) -> list[str]:
 def _tail_of(written: str) -> str:
     """The end of a written number from its fourth-last digit on ("56 78" of "06 12 34 56 78")."""
     digits = [i for i, c in enumerate(written) if c.isdigit()]
-    return written[digits[-_TAIL]:] if len(digits) >= _TAIL else written
+    return written[digits[-_TAIL] :] if len(digits) >= _TAIL else written
 
 
 def typed_endings(e164: str) -> list[str]:
@@ -99,7 +100,7 @@ def is_same_number(contact: Mapping[str, Any], e164: str, region: str | None) ->
     return isinstance(phone, str) and phone_e164(phone, region) == e164
 
 
-def same_number(contacts: Iterable[Mapping[str, Any]], e164: str) -> list[Mapping[str, Any]]:
-    """The contacts whose phone is `e164` however it was typed, dropping ones that only look alike."""
+def same_number(contacts: Iterable[Contact], e164: str) -> list[Contact]:
+    """The contacts whose phone is `e164` however typed, dropping those that only look alike."""
     region = region_of(e164)
     return [contact for contact in contacts if is_same_number(contact, e164, region)]
