@@ -97,7 +97,14 @@ def is_same_number(contact: Mapping[str, Any], e164: str, region: str | None) ->
     if contact.get("formatted_phone") == e164:
         return True
     phone = contact.get("phone")
-    return isinstance(phone, str) and phone_e164(phone, region) == e164
+    if not isinstance(phone, str):
+        return False
+    typed = phone.strip()
+    # "00" starts an international number in most of the world, though not in `region` (the
+    # US dials 011): "0014155550123" typed in Europe is still +14155550123.
+    if typed.startswith("00") and phone_e164("+" + typed[2:]) == e164:
+        return True
+    return phone_e164(typed, region) == e164
 
 
 def same_number(contacts: Iterable[Contact], e164: str) -> list[Contact]:
