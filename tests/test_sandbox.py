@@ -20,6 +20,7 @@ TOKEN = "sandbox-token"
 JANE = "63a07ddf05a32042dffac965"  # user, explicit opt-out of 93
 JANE_LEAD = "63a07ddf05a32042dffac966"
 AMELIE = "63a07de105a32042dffac970"  # explicit opt-in to 95 and 108
+SAM = "63a07de705a32042dffac98c"  # phone typed "(415) 555-0123"
 START = 1_800_000_003.0  # 3 s into a 10-second window
 
 
@@ -366,7 +367,7 @@ async def test_search_equals_is_case_insensitive_on_email(http: httpx.AsyncClien
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"field": "phone", "operator": "=", "value": "+33612345678"}, [AMELIE]),
+        ({"field": "phone", "operator": "=", "value": "+33 6 12 34 56 78"}, [AMELIE]),
         ({"field": "external_id", "operator": "=", "value": "cust-1001"}, [JANE]),
         ({"field": "id", "operator": "=", "value": AMELIE}, [AMELIE]),
         (
@@ -397,7 +398,7 @@ async def test_search_equals_is_case_insensitive_on_email(http: httpx.AsyncClien
             {
                 "operator": "OR",
                 "value": [
-                    {"field": "phone", "operator": "=", "value": "+33612345678"},
+                    {"field": "phone", "operator": "=", "value": "+33 6 12 34 56 78"},
                     {"field": "external_id", "operator": "=", "value": "cust-1001"},
                 ],
             },
@@ -435,6 +436,36 @@ async def test_search_equals_is_case_insensitive_on_email(http: httpx.AsyncClien
             },
             ["63a07de305a32042dffac97b", "63a07de705a32042dffac98c"],
         ),
+        # Stored as typed, so the E.164 form is not equal to it.
+        ({"field": "phone", "operator": "=", "value": "+14155550123"}, []),
+        ({"field": "phone", "operator": "=", "value": "(415) 555-0123"}, [SAM]),
+        ({"field": "phone", "operator": "IN", "value": ["+14155550123", "(415) 555-0123"]}, [SAM]),
+        ({"field": "phone", "operator": "$", "value": "0123"}, [SAM]),
+        ({"field": "phone", "operator": "$", "value": "56 78"}, [AMELIE]),
+        ({"field": "phone", "operator": "$", "value": "5678"}, ["63a07de505a32042dffac981"]),
+        ({"field": "phone", "operator": "^", "value": "(415)"}, [SAM]),
+        ({"field": "phone", "operator": "~", "value": "555-01"}, [SAM]),
+        (
+            # An indexed field beside the `$` narrows the scan without skipping the `$`.
+            {
+                "operator": "AND",
+                "value": [
+                    {"field": "phone", "operator": "$", "value": "0123"},
+                    {"field": "external_id", "operator": "=", "value": "cust-1004"},
+                ],
+            },
+            [SAM],
+        ),
+        (
+            {
+                "operator": "AND",
+                "value": [
+                    {"field": "phone", "operator": "$", "value": "0124"},
+                    {"field": "external_id", "operator": "=", "value": "cust-1004"},
+                ],
+            },
+            [],
+        ),
         ({"field": "email", "operator": "=", "value": "nobody@example.com"}, []),
     ],
 )
@@ -442,6 +473,14 @@ async def test_search_operators_and_nesting(
     http: httpx.AsyncClient, query: dict[str, Any], expected: list[str]
 ) -> None:
     assert ids(await search(http, query)) == expected
+
+
+async def test_a_created_phone_is_kept_as_typed(http: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    response = await http.post("/contacts", json={"role": "lead", "phone": "415.555.0199"})
+    contact = response.json()
+    assert (contact["phone"], contact["formatted_phone"]) == ("415.555.0199", None)
+    found = await search(http, {"field": "phone", "operator": "=", "value": "415.555.0199"})
+    assert ids(found) == [contact["id"]]
 
 
 async def test_empty_search_is_a_200_with_an_empty_page(http: httpx.AsyncClient) -> None:

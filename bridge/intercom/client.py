@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
@@ -16,6 +18,7 @@ import httpx
 
 from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentType, SubscriptionType
+from bridge.intercom import phones
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,9 @@ USER_AGENT = "intercom-consent-bridge/0.1"
 # A lookup by email or phone matches a handful of contacts; more than this many pages means a
 # query far broader than the bridge ever needs, so stop rather than walk the whole workspace.
 MAX_SEARCH_PAGES = 5
+# The fallback phone search matches everyone whose number ends like the one sought (about one
+# phone in ten thousand): Intercom's largest page reads them in as few calls as it can.
+PHONE_CANDIDATES_PER_PAGE = 150
 MAX_CONNECTIONS = 20  # open to Intercom at once, worker and page views together
 _EXCERPT = 120
 # Path segments after these name a resource (a contact, a type), not an endpoint.
@@ -41,6 +47,9 @@ _EXISTING_ID = re.compile(r"already exists with id=([0-9A-Za-z_-]+)")
 # Told of every call once it is answered (or fails unanswered, status 0): its endpoint,
 # e.g. "GET /contacts/{id}/subscriptions", the HTTP status and the seconds it took.
 CallObserver = Callable[[str, int, float], None]
+# Entered around each search a lookup makes (the resolver's pacer slot and count), so a lookup
+# that needs a second search waits for, and is counted as, a second one.
+SearchTurn = Callable[[], AbstractAsyncContextManager[object]]
 
 
 def endpoint_of(method: str, path: str) -> str:
@@ -380,7 +389,7 @@ class IntercomClient:
         phone: str | None = None,
         external_id: str | None = None,
     ) -> list[str]:
-        """Ids of every contact (users and leads) whose one given field equals the value."""
+        """Ids of every contact (users and leads) whose one given field matches the value."""
         roles = await self.find_contact_roles(email=email, phone=phone, external_id=external_id)
         return list(roles)
 
@@ -390,8 +399,13 @@ class IntercomClient:
         email: str | None = None,
         phone: str | None = None,
         external_id: str | None = None,
+        turn: SearchTurn | None = None,
     ) -> dict[str, str]:
-        """Id -> role (user or lead) of every contact whose one given field equals the value."""
+        """Id -> role (user or lead) of every contact whose one given field matches the value.
+
+        An email or external id must be equal. A phone (E.164) is searched as stored first;
+        on a miss, once more however it was typed (`phones`). Each search runs inside `turn()`.
+        """
         given = {
             name: value
             for name, value in (("email", email), ("phone", phone), ("external_id", external_id))
@@ -400,7 +414,14 @@ class IntercomClient:
         if len(given) != 1:
             raise ValueError("find_contact_ids needs exactly one of email, phone, external_id")
         [(field, value)] = given.items()
-        contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
+        take_turn = turn or contextlib.nullcontext
+        async with take_turn():
+            contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
+        typed = phones.typed_query(value) if field == "phone" and not contacts else None
+        if typed is not None:
+            async with take_turn():
+                candidates = await self.search_contacts(typed, per_page=PHONE_CANDIDATES_PER_PAGE)
+            contacts = phones.same_number(candidates, value)
         return {str(c["id"]): str(c.get("role") or "user") for c in contacts if c.get("id")}
 
     async def _json(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from bridge.clock import Clock
 from bridge.consent import Identity
@@ -16,13 +17,19 @@ from bridge.intercom.pacing import RatePacer
 # created moments ago; long enough that pages and the worker, which share one resolver, don't
 # spend the rate budget asking again and again about an address Intercom doesn't know.
 MISS_SECONDS = 60.0
+# The same, for a phone. An unknown number costs two searches (as stored, then however it may
+# have been typed), and SMS providers retry a STOP they think went unanswered; a contact the
+# bridge makes for the number is remembered at once (`remember`), so only one made in Intercom
+# meanwhile goes unseen for longer, and search would lag behind it for minutes anyway.
+PHONE_MISS_SECONDS = 600.0
 
 
 class ContactResolver:
     """Identity -> contact ids; a contact id is trusted as is, anything else is searched.
 
     An email or phone may belong to several contacts (a lead and a user): consent belongs to
-    the person, so every match is returned. Hits are cached for `ttl`, misses for `miss_ttl`.
+    the person, so every match is returned. Hits are cached for `ttl`, misses for `miss_ttl`
+    (`phone_miss_ttl` for a phone).
     One resolver serves the pages and the worker, so a miss found by either spares the other.
     """
 
@@ -32,12 +39,14 @@ class ContactResolver:
         *,
         ttl: float = 3600.0,
         miss_ttl: float = MISS_SECONDS,
+        phone_miss_ttl: float = PHONE_MISS_SECONDS,
         max_entries: int = 50_000,
         clock: Clock,
     ) -> None:
         self._client = client
         self._ttl = ttl
         self._miss_ttl = miss_ttl
+        self._phone_miss_ttl = phone_miss_ttl
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
@@ -57,7 +66,7 @@ class ContactResolver:
         cached = self._cache.get(key)
         if cached is not None:
             age = self._clock.monotonic() - cached[0]
-            if age < (self._ttl if cached[1] else self._miss_ttl):
+            if age < (self._ttl if cached[1] else self._miss_ttl_of(identity)):
                 self._cache.move_to_end(key)
                 return cached[1]
         # Concurrent lookups of one person (a double click, a link scanner) share one search.
@@ -75,16 +84,27 @@ class ContactResolver:
         if not search.cancelled():
             search.exception()  # retrieved here, so an abandoned failure is not logged as lost
 
-    async def _search(self, identity: Identity, pacer: RatePacer | None) -> list[str]:
-        started = self._clock.monotonic()
+    def _miss_ttl_of(self, identity: Identity) -> float:
+        """How long a miss for this identity is believed."""
+        return self._miss_ttl if identity.external_id or identity.email else self._phone_miss_ttl
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, pacer: RatePacer | None) -> AsyncIterator[None]:
+        """One search: its place in the worker's rate budget, and its count."""
         async with pacer.slot() if pacer else contextlib.nullcontext():
             self.searches += 1
-            if identity.external_id:
-                found = await self._client.find_contact_roles(external_id=identity.external_id)
-            elif identity.email:
-                found = await self._client.find_contact_roles(email=identity.email)
-            else:
-                found = await self._client.find_contact_roles(phone=identity.phone)
+            yield
+
+    async def _search(self, identity: Identity, pacer: RatePacer | None) -> list[str]:
+        started = self._clock.monotonic()
+        turn = functools.partial(self._turn, pacer)
+        find = self._client.find_contact_roles
+        if identity.external_id:
+            found = await find(external_id=identity.external_id, turn=turn)
+        elif identity.email:
+            found = await find(email=identity.email, turn=turn)
+        else:
+            found = await find(phone=identity.phone, turn=turn)
         self._note_roles(found)
         ids = list(found)
         if not ids:
@@ -93,7 +113,7 @@ class ContactResolver:
             cached = self._cache.get(identity.key)
             if cached is not None and cached[1] and cached[0] >= started:
                 return cached[1]
-        if ids or self._miss_ttl > 0:
+        if ids or self._miss_ttl_of(identity) > 0:
             self._store(identity.key, ids)
         return ids
 

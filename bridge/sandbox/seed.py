@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bridge.identities import phone_e164
+
 if TYPE_CHECKING:
     from bridge.sandbox.workspace import Workspace
 
@@ -103,6 +105,8 @@ _DAY = 86_400
 _EPOCH = 1_700_000_000  # 2023-11-14, so seeded contacts are old enough for any search lag
 
 # Jane is both a user and a lead with the same email, as happens when a lead signs up.
+# Phones are kept as they were typed, as Intercom keeps them: Jane's in E.164, Amélie's and
+# Sam's as people write them, so a lookup by E.164 number needs the typed-phone fallback.
 _CONTACTS: tuple[dict[str, Any], ...] = (
     {
         "contact_id": "63a07ddf05a32042dffac965",
@@ -125,7 +129,7 @@ _CONTACTS: tuple[dict[str, Any], ...] = (
         "contact_id": "63a07de105a32042dffac970",
         "role": "user",
         "email": "amelie.martin@example.fr",
-        "phone": "+33612345678",
+        "phone": "+33 6 12 34 56 78",
         "external_id": "cust-1002",
         "name": "Amélie Martin",
         "location": ("France", "Île-de-France", "Paris", "FR", "EU"),
@@ -153,7 +157,7 @@ _CONTACTS: tuple[dict[str, Any], ...] = (
     {
         "contact_id": "63a07de705a32042dffac98c",
         "role": "user",
-        "phone": "+14155550123",
+        "phone": "(415) 555-0123",
         "external_id": "cust-1004",
         "name": "Sam Taylor",
         "location": ("United States", "California", "San Francisco", "US", "NA"),
@@ -201,6 +205,10 @@ def seeded_identity_keys() -> list[str]:
     keys = []
     for spec in _CONTACTS:
         for field in ("contact_id", "email", "phone", "external_id"):
-            if spec.get(field):
-                keys.append(f"{field}:{spec[field]}")
+            value = spec.get(field)
+            if value and field == "phone":
+                # A phone identity is the E.164 number, however the contact's phone was typed.
+                value = phone_e164(value, spec["location"][3])
+            if value:
+                keys.append(f"{field}:{value}")
     return keys

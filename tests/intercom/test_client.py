@@ -283,6 +283,15 @@ async def test_find_contact_ids_by_each_field(client: IntercomClient, sandbox: S
     }
 
 
+async def test_a_phone_that_is_no_number_is_searched_only_as_given(
+    client: IntercomClient, sandbox: Sandbox
+) -> None:
+    assert await client.find_contact_ids(phone="+1555") == []
+    assert [r.json["query"] for r in sandbox.requests] == [
+        {"field": "phone", "operator": "=", "value": "+1555"}
+    ]
+
+
 @pytest.mark.parametrize(
     "fields", [{}, {"email": "a@example.com", "phone": "+33612345678"}, {"email": None}]
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,9 +13,16 @@ from starlette import types as asgi
 
 from bridge.clock import ManualClock
 from bridge.consent import Identity
-from bridge.intercom.client import REGION_URLS, IntercomClient
-from bridge.intercom.contacts import MISS_SECONDS, ContactResolver
+from bridge.intercom.client import (
+    PHONE_CANDIDATES_PER_PAGE,
+    REGION_URLS,
+    IntercomClient,
+    RateLimit,
+)
+from bridge.intercom.contacts import MISS_SECONDS, PHONE_MISS_SECONDS, ContactResolver
+from bridge.intercom.pacing import RatePacer
 from bridge.sandbox import Sandbox
+from bridge.sandbox.search import compile_query
 
 TOKEN = "sandbox-token"
 JANE = "63a07ddf05a32042dffac965"
@@ -122,3 +130,86 @@ async def test_a_lagging_search_does_not_overwrite_a_contact_remembered_meanwhil
         assert resolver.searches == 1
     finally:
         await resolver._client.aclose()
+
+
+# --- phones ---------------------------------------------------------------------------------
+
+JANE_PHONE = Identity(phone="+353871234567")  # stored in E.164
+SAM = "63a07de705a32042dffac98c"
+SAM_PHONE = Identity(phone="+14155550123")  # stored as typed: "(415) 555-0123"
+UNKNOWN_PHONE = Identity(phone="+16505550123")  # shares Sam's last four digits only
+
+
+def searches_sent(sandbox: Sandbox) -> list[Any]:
+    """The bodies of the searches the sandbox was sent."""
+    return [r.json for r in sandbox.requests if r.path == "/contacts/search"]
+
+
+def one_call_budget(clock: ManualClock) -> RatePacer:
+    """A pacer told that one call is left in a window that ends in five seconds."""
+    report = RateLimit(limit=10, remaining=1, reset_at=clock.time() + 5, observed_at=clock.time())
+    return RatePacer(lambda: report, clock=clock, rng=random.Random(1))
+
+
+async def test_a_phone_stored_as_e164_costs_one_search(
+    resolver: ContactResolver, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    pacer = one_call_budget(clock)
+    assert await resolver.resolve(JANE_PHONE, pacer=pacer) == [JANE]
+    assert resolver.searches == 1
+    assert pacer.waits == 0
+    assert searches_sent(sandbox) == [
+        {
+            "query": {"field": "phone", "operator": "=", "value": "+353871234567"},
+            "pagination": {"per_page": 50},
+        }
+    ]
+
+
+async def test_a_phone_stored_as_typed_is_found_by_a_second_search(
+    resolver: ContactResolver, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    pacer = one_call_budget(clock)
+    assert await resolver.resolve(SAM_PHONE, pacer=pacer) == [SAM]
+    assert resolver.role_of(SAM) == "user"
+    # Two searches, each in its own slot: the second waited for the window the first used up.
+    assert resolver.searches == 2
+    assert pacer.waits == 1
+    first, second = searches_sent(sandbox)
+    assert first["query"] == {"field": "phone", "operator": "=", "value": "+14155550123"}
+    assert second["query"]["operator"] == "OR"
+    assert second["pagination"] == {"per_page": PHONE_CANDIDATES_PER_PAGE}
+
+
+async def test_a_number_sharing_only_the_last_digits_is_not_found(
+    resolver: ContactResolver, sandbox: Sandbox
+) -> None:
+    other = sandbox.add_contact(phone="(212) 555-0123", role="lead")
+    assert await resolver.resolve(UNKNOWN_PHONE) == []
+    assert await resolver.resolve(SAM_PHONE) == [SAM]
+    # The typed-phone search finds both numbers; the check keeps only the one sought.
+    typed = compile_query(searches_sent(sandbox)[-1]["query"])
+    assert typed(sandbox.contacts[other["id"]]) and typed(sandbox.contacts[SAM])
+
+
+async def test_a_lead_and_a_user_sharing_a_typed_number_are_both_found(
+    resolver: ContactResolver, sandbox: Sandbox
+) -> None:
+    lead = sandbox.add_contact(phone="415.555.0123", role="lead")
+    assert sorted(await resolver.resolve(SAM_PHONE)) == sorted([SAM, lead["id"]])
+    assert (resolver.role_of(SAM), resolver.role_of(lead["id"])) == ("user", "lead")
+    assert resolver.searches == 2
+
+
+async def test_an_unknown_phone_is_remembered_as_a_miss_for_longer(
+    resolver: ContactResolver, clock: ManualClock
+) -> None:
+    assert await resolver.resolve(UNKNOWN_PHONE) == []
+    assert resolver.searches == 2
+    clock.advance(PHONE_MISS_SECONDS - 1)  # long past an email's miss
+    assert PHONE_MISS_SECONDS - 1 > MISS_SECONDS
+    assert await resolver.resolve(UNKNOWN_PHONE) == []
+    assert resolver.searches == 2
+    clock.advance(1)
+    assert await resolver.resolve(UNKNOWN_PHONE) == []
+    assert resolver.searches == 4

@@ -287,6 +287,8 @@ async def test_every_request_and_answer_matches_the_spec(
     assert [m["to"]["type"] for m in sandbox.messages] == ["lead"]
     searches = [e for e in recorder.exchanges if operation_of(e.request)[1] == "/contacts/search"]
     assert any(b"starting_after" in e.request.content for e in searches)
+    # Amélie's phone is stored as typed, so her E.164 number needed the typed-phone search.
+    assert any(b'"operator":"$"' in e.request.content for e in searches)
     assert len(recorder.exchanges) == sandbox.count()
 
 
