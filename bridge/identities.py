@@ -6,6 +6,7 @@ with a message that shows the value and says what is wrong with it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -88,6 +89,18 @@ def check_phone(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+
+
+def _has_country_code(e164: str) -> bool:
+    """Whether an E.164 string starts with a country calling code that exists."""
+    codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    return any(int(e164[1 : 1 + size]) in codes for size in (1, 2, 3))
+
+
+# Senders text again and again, and an SMS provider reads every sender and receiving number:
+# the parse is the costliest step of reading a text, and its answer never changes.
+@functools.lru_cache(maxsize=4096)
 def phone_e164(value: str, region: str | None = None) -> str | None:
     """A number as a provider or Intercom holds it, in E.164; None if it can't be a number.
 
@@ -99,6 +112,10 @@ def phone_e164(value: str, region: str | None = None) -> str | None:
     reading of it is valid, so a STOP is never lost to stale metadata.
     """
     number = value.strip()
+    if _E164.fullmatch(number) and _has_country_code(number):
+        # Already the stored form (every provider's sender but Vonage's): parsing it again
+        # was a sixth of the cost of reading a text, and would change nothing.
+        return number
     if not number or _invisible(number):
         return None
     if region is None or (number[0].isdigit() and len(number) > 10 and "(" not in number):

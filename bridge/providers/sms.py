@@ -181,6 +181,8 @@ class SmsProvider(Provider):
 
     def scope_for(self, receivers: Sequence[str]) -> Scope:
         """The types mapped to the first receiver that has any, else every live SMS type."""
+        if not self.receiver_types:
+            return Scope(channel=Channel.SMS)
         for receiver in receivers:
             number = phone_e164(receiver, self.region) if receiver[:1] in "+0123456789" else None
             mapped = self.receiver_types.get(number or receiver)
