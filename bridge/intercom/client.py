@@ -403,8 +403,12 @@ class IntercomClient:
     ) -> dict[str, str]:
         """Id -> role (user or lead) of every contact whose one given field matches the value.
 
-        An email or external id must be equal. A phone (E.164) is searched as stored first;
-        on a miss, once more however it was typed (`phones`). Each search runs inside `turn()`.
+        An email or external id must be equal. A phone (E.164) is searched in one request
+        however it was typed, its E.164 form among them (`phones`), and only candidates that
+        read as the same number are kept: a lead the bridge made in E.164 and a user typed
+        "(415) 555-0123" are the same person, and a STOP must reach both. Should Intercom
+        refuse that query (400), the E.164 form alone is searched. Each search runs inside
+        `turn()`.
         """
         given = {
             name: value
@@ -415,14 +419,19 @@ class IntercomClient:
             raise ValueError("find_contact_ids needs exactly one of email, phone, external_id")
         [(field, value)] = given.items()
         take_turn = turn or contextlib.nullcontext
+        typed = phones.typed_query(value) if field == "phone" else None
+        if typed is not None:
+            try:
+                async with take_turn():
+                    found = await self.search_contacts(typed, per_page=PHONE_CANDIDATES_PER_PAGE)
+                return _roles(phones.same_number(found, value))
+            except IntercomError as exc:
+                if exc.status != 400:
+                    raise
+                log.warning("Intercom refused the typed phone search (%s): E.164 only", exc)
         async with take_turn():
             contacts = await self.search_contacts({"field": field, "operator": "=", "value": value})
-        typed = phones.typed_query(value) if field == "phone" and not contacts else None
-        if typed is not None:
-            async with take_turn():
-                candidates = await self.search_contacts(typed, per_page=PHONE_CANDIDATES_PER_PAGE)
-            contacts = phones.same_number(candidates, value)
-        return {str(c["id"]): str(c.get("role") or "user") for c in contacts if c.get("id")}
+        return _roles(contacts)
 
     async def _json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None
@@ -532,6 +541,11 @@ def _segment(value: str) -> str:
     # Ids come from links, webhooks and CSV files; an unquoted "/" or "?" would reach
     # another endpoint.
     return quote(str(value), safe="")
+
+
+def _roles(contacts: list[dict[str, Any]]) -> dict[str, str]:
+    """Id -> role of each contact found."""
+    return {str(c["id"]): str(c.get("role") or "user") for c in contacts if c.get("id")}
 
 
 def _decode(response: httpx.Response) -> Any:

@@ -17,8 +17,8 @@ from bridge.intercom.pacing import RatePacer
 # created moments ago; long enough that pages and the worker, which share one resolver, don't
 # spend the rate budget asking again and again about an address Intercom doesn't know.
 MISS_SECONDS = 60.0
-# The same, for a phone. An unknown number costs two searches (as stored, then however it may
-# have been typed), and SMS providers retry a STOP they think went unanswered; a contact the
+# The same, for a phone. An unknown number's search is the broadest the bridge makes (every
+# spelling of it), and SMS providers retry a STOP they think went unanswered; a contact the
 # bridge makes for the number is remembered at once (`remember`), so only one made in Intercom
 # meanwhile goes unseen for longer, and search would lag behind it for minutes anyway.
 PHONE_MISS_SECONDS = 600.0

@@ -2,9 +2,9 @@
 
 Intercom keeps a contact's `phone` as it was entered ("(415) 555-0123", "+33 6 12 34 56 78",
 "0612345678"), and search compares that stored text, so `phone = +14155550123` misses most of
-them. The fallback asks for every stored phone that ends with the number's last four digits in
-the shapes people type them (or is one of its common written forms), then keeps only the
-candidates that read as the same E.164 number.
+them. One search asks for every stored phone that ends with the number's last four digits in
+the shapes people type them, or is one of its common written forms (E.164 among them), then
+keeps only the candidates that read as the same E.164 number.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from starlette import types as asgi
 
 from bridge.clock import ManualClock
 from bridge.consent import Identity
+from bridge.intercom import phones
 from bridge.intercom.client import (
     PHONE_CANDIDATES_PER_PAGE,
     REGION_URLS,
@@ -151,34 +152,44 @@ def one_call_budget(clock: ManualClock) -> RatePacer:
     return RatePacer(lambda: report, clock=clock, rng=random.Random(1))
 
 
-async def test_a_phone_stored_as_e164_costs_one_search(
+async def test_a_phone_is_found_in_one_search_however_it_was_stored(
     resolver: ContactResolver, sandbox: Sandbox, clock: ManualClock
 ) -> None:
     pacer = one_call_budget(clock)
-    assert await resolver.resolve(JANE_PHONE, pacer=pacer) == [JANE]
-    assert resolver.searches == 1
-    assert pacer.waits == 0
-    assert searches_sent(sandbox) == [
-        {
-            "query": {"field": "phone", "operator": "=", "value": "+353871234567"},
-            "pagination": {"per_page": 50},
-        }
-    ]
-
-
-async def test_a_phone_stored_as_typed_is_found_by_a_second_search(
-    resolver: ContactResolver, sandbox: Sandbox, clock: ManualClock
-) -> None:
-    pacer = one_call_budget(clock)
-    assert await resolver.resolve(SAM_PHONE, pacer=pacer) == [SAM]
+    assert await resolver.resolve(JANE_PHONE, pacer=pacer) == [JANE]  # stored in E.164
+    assert await resolver.resolve(SAM_PHONE, pacer=pacer) == [SAM]  # stored as typed
     assert resolver.role_of(SAM) == "user"
-    # Two searches, each in its own slot: the second waited for the window the first used up.
+    # One search each, in its own slot: the second waited for the window the first used up.
     assert resolver.searches == 2
     assert pacer.waits == 1
-    first, second = searches_sent(sandbox)
-    assert first["query"] == {"field": "phone", "operator": "=", "value": "+14155550123"}
-    assert second["query"]["operator"] == "OR"
-    assert second["pagination"] == {"per_page": PHONE_CANDIDATES_PER_PAGE}
+    jane, sam = searches_sent(sandbox)
+    assert jane["query"]["operator"] == sam["query"]["operator"] == "OR"
+    [written] = [q for q in sam["query"]["value"] if q["operator"] == "IN"]
+    assert "+14155550123" in written["value"]  # the E.164 form is one of the spellings
+    assert sam["pagination"] == {"per_page": PHONE_CANDIDATES_PER_PAGE}
+
+
+async def test_a_lead_made_in_e164_and_a_user_typed_are_the_same_person(
+    resolver: ContactResolver, sandbox: Sandbox
+) -> None:
+    # The bridge's own forms make leads in E.164; people type "(415) 555-0123": a STOP from
+    # the number must reach both, so the exact form is not searched alone.
+    lead = sandbox.add_contact(phone="+14155550123", role="lead")
+    assert sorted(await resolver.resolve(SAM_PHONE)) == sorted([SAM, lead["id"]])
+    assert resolver.searches == 1
+
+
+async def test_if_intercom_refuses_the_typed_search_the_e164_form_is_searched(
+    resolver: ContactResolver, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    too_many = {"operator": "OR", "value": [{"field": "phone", "operator": "$", "value": "1"}] * 16}
+    monkeypatch.setattr(phones, "typed_query", lambda e164: too_many)
+    assert await resolver.resolve(JANE_PHONE) == [JANE]
+    refused, exact = [
+        (r.status, r.json["query"]) for r in sandbox.requests if r.path == "/contacts/search"
+    ]
+    assert refused[0] == 400
+    assert exact == (200, {"field": "phone", "operator": "=", "value": "+353871234567"})
 
 
 async def test_a_number_sharing_only_the_last_digits_is_not_found(
@@ -198,18 +209,18 @@ async def test_a_lead_and_a_user_sharing_a_typed_number_are_both_found(
     lead = sandbox.add_contact(phone="415.555.0123", role="lead")
     assert sorted(await resolver.resolve(SAM_PHONE)) == sorted([SAM, lead["id"]])
     assert (resolver.role_of(SAM), resolver.role_of(lead["id"])) == ("user", "lead")
-    assert resolver.searches == 2
+    assert resolver.searches == 1
 
 
 async def test_an_unknown_phone_is_remembered_as_a_miss_for_longer(
     resolver: ContactResolver, clock: ManualClock
 ) -> None:
     assert await resolver.resolve(UNKNOWN_PHONE) == []
-    assert resolver.searches == 2
+    assert resolver.searches == 1
     clock.advance(PHONE_MISS_SECONDS - 1)  # long past an email's miss
     assert PHONE_MISS_SECONDS - 1 > MISS_SECONDS
     assert await resolver.resolve(UNKNOWN_PHONE) == []
-    assert resolver.searches == 2
+    assert resolver.searches == 1
     clock.advance(1)
     assert await resolver.resolve(UNKNOWN_PHONE) == []
-    assert resolver.searches == 4
+    assert resolver.searches == 2
