@@ -16,7 +16,8 @@ from bridge.sms.keywords import (
 )
 
 STOP, START, HELP, REVOKED = Meaning.STOP, Meaning.START, Meaning.HELP, Meaning.REVOCATION
-DOCS = Path(__file__).parents[2] / "docs" / "sms-keywords.md"
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs" / "sms-keywords.md"
 
 
 def fullwidth(text: str) -> str:
@@ -387,9 +388,10 @@ def test_no_word_has_two_meanings_across_languages() -> None:
     assert not fillers & owner.keys()
 
 
-def test_the_docs_list_every_keyword() -> None:
-    """docs/sms-keywords.md's table names each language's stop, start and help words."""
-    docs = normalise(DOCS.read_text("utf-8"))
+@pytest.mark.parametrize("page", [DOCS, ROOT / "README.md"], ids=lambda page: page.name)
+def test_the_docs_list_every_keyword(page: Path) -> None:
+    """The keyword tables (docs/sms-keywords.md, README) name each language's words."""
+    docs = normalise(page.read_text("utf-8"))
     for code in SHIPPED_LANGUAGES:
         data = tomllib.loads((WORDS_DIR / f"{code}.toml").read_text("utf-8"))
         for meaning in ("stop", "start", "help"):
