@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,15 @@ from urllib.parse import urlencode
 
 import httpx
 from factories import CALLS_PATH
-from harness import EMAIL_TYPE, HOST, Server, median, write_result
-from ingest import bridge_env, describe, ledger_statuses, measure
+from harness import EMAIL_TYPE, HOST, Server, write_result
+from ingest import (
+    add_load_options,
+    alternate_rounds,
+    bridge_env,
+    ledger_statuses,
+    measure,
+    mid,
+)
 
 GOAL_RATIO = 0.5
 GOAL_CALLS = 2  # a create and an attach
@@ -122,10 +128,7 @@ def run_bridge(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring (2)")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
-    parser.add_argument("--rounds", type=int, default=2, help="baseline+bridge pairs (2)")
+    add_load_options(parser)
     parser.add_argument(
         "--intercom-limit", type=int, default=2000, help="sandbox calls allowed per 10 s (2000)"
     )
@@ -146,33 +149,26 @@ def main() -> int:
         f" {args.drain:g} s drain",
         flush=True,
     )
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "bridge": []}
-    with tempfile.TemporaryDirectory(prefix="bench-forms-") as tmp:
-        workdir = Path(tmp)
-        for round_no in range(1, args.rounds + 1):
-            posts = workdir / f"posts-{round_no}.txt"
-            write_posts(posts, round_no, args.posts)
-            runs["baseline"].append(run_baseline(round_no, posts, workdir / "hello.log", args))
-            print(describe("baseline", runs["baseline"][-1]), flush=True)
-            bridge = run_bridge(round_no, posts, workdir, args)
-            runs["bridge"].append(bridge)
-            print(describe("bridge", bridge), flush=True)
-            print(
-                f"{'':12}applied {bridge['applied']} after the drain; Intercom calls"
-                f" {bridge['intercom_calls']}; per signup {bridge['calls_per_signup'] or 0:.2f}",
-                flush=True,
-            )
+    runs = alternate_rounds(
+        "forms",
+        args.rounds,
+        lambda path, round_no: write_posts(path, round_no, args.posts),
+        lambda round_no, posts, workdir: run_baseline(round_no, posts, workdir / "hello.log", args),
+        lambda round_no, posts, workdir: run_bridge(round_no, posts, workdir, args),
+        lambda bridge: print(
+            f"{'':12}applied {bridge['applied']} after the drain; Intercom calls"
+            f" {bridge['intercom_calls']}; per signup {bridge['calls_per_signup'] or 0:.2f}",
+            flush=True,
+        ),
+    )
 
-    def mid(target: str, key: str) -> float:
-        return median([run[key] for run in runs[target] if run[key] is not None])
-
-    ratio = mid("bridge", "ok_per_s") / mid("baseline", "ok_per_s")
-    per_signup = 0.0 if args.no_worker else mid("bridge", "calls_per_signup")
+    ratio = mid(runs, "bridge", "ok_per_s") / mid(runs, "baseline", "ok_per_s")
+    per_signup = 0.0 if args.no_worker else mid(runs, "bridge", "calls_per_signup")
     durable = all(run["durable"] for run in runs["bridge"])
     print(
-        f"median: baseline {mid('baseline', 'ok_per_s'):.0f} req/s, bridge"
-        f" {mid('bridge', 'ok_per_s'):.0f} req/s (p50 {mid('bridge', 'p50_ms'):.1f} ms,"
-        f" p99 {mid('bridge', 'p99_ms'):.1f} ms) -> ratio {ratio:.3f}"
+        f"median: baseline {mid(runs, 'baseline', 'ok_per_s'):.0f} req/s, bridge"
+        f" {mid(runs, 'bridge', 'ok_per_s'):.0f} req/s (p50 {mid(runs, 'bridge', 'p50_ms'):.1f} ms,"
+        f" p99 {mid(runs, 'bridge', 'p99_ms'):.1f} ms) -> ratio {ratio:.3f}"
         f" (goal >= {GOAL_RATIO}: {'met' if ratio >= GOAL_RATIO else 'MISSED'});"
         + (
             " Intercom calls per signup: not measured (no worker);"
@@ -192,12 +188,12 @@ def main() -> int:
                 "intercom_limit_per_10s": args.intercom_limit, "posts": args.posts,
                 "python": sys.version.split()[0],
             },
-            "baseline_rps": mid("baseline", "ok_per_s"),
-            "bridge_rps": mid("bridge", "ok_per_s"),
+            "baseline_rps": mid(runs, "baseline", "ok_per_s"),
+            "bridge_rps": mid(runs, "bridge", "ok_per_s"),
             "ratio": ratio,
             "calls_per_signup": per_signup,
-            "bridge_p50_ms": mid("bridge", "p50_ms"),
-            "bridge_p99_ms": mid("bridge", "p99_ms"),
+            "bridge_p50_ms": mid(runs, "bridge", "p50_ms"),
+            "bridge_p99_ms": mid(runs, "bridge", "p99_ms"),
             "durable": durable,
             "runs": runs,
             "wall_s": time.monotonic() - began,

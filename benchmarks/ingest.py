@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +159,53 @@ def describe(name: str, run: dict[str, Any]) -> str:
     return line
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+Runs = dict[str, list[dict[str, Any]]]
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options every alternating benchmark takes: connections, warm-up, duration, rounds."""
     parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring (2)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
     parser.add_argument("--rounds", type=int, default=2, help="baseline+bridge pairs (2)")
+
+
+def alternate_rounds(
+    name: str,
+    rounds: int,
+    write: Callable[[Path, int], None],
+    baseline: Callable[[int, Path, Path], dict[str, Any]],
+    bridge: Callable[[int, Path, Path], dict[str, Any]],
+    after: Callable[[dict[str, Any]], None] | None = None,
+) -> Runs:
+    """Baseline and bridge in turn, `rounds` times, each round on fresh inputs; every run.
+
+    `write(path, round)` writes a round's requests; `baseline` and `bridge` take (round,
+    requests, work folder); `after` may print more about each bridge run.
+    """
+    runs: Runs = {"baseline": [], "bridge": []}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        workdir = Path(tmp)
+        for round_no in range(1, rounds + 1):
+            requests = workdir / f"requests-{round_no}.txt"
+            write(requests, round_no)
+            runs["baseline"].append(baseline(round_no, requests, workdir))
+            print(describe("baseline", runs["baseline"][-1]), flush=True)
+            runs["bridge"].append(bridge(round_no, requests, workdir))
+            print(describe("bridge", runs["bridge"][-1]), flush=True)
+            if after is not None:
+                after(runs["bridge"][-1])
+    return runs
+
+
+def mid(runs: Runs, target: str, key: str) -> float:
+    """The median of one measure over a target's runs."""
+    return median([run[key] for run in runs[target] if run[key] is not None])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_load_options(parser)
     parser.add_argument("--no-worker", action="store_true", help="no in-process worker")
     add_sandbox_option(parser)
     parser.add_argument(
@@ -181,30 +223,26 @@ def main() -> int:
         f" {'off' if args.no_worker else 'on'}, sandbox limit {args.intercom_limit}/10 s",
         flush=True,
     )
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "bridge": []}
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        workdir = Path(tmp)
-        for round_no in range(1, args.rounds + 1):
-            paths = workdir / f"paths-{round_no}.txt"
-            write_paths(paths, round_no, args.tokens)
-            runs["baseline"].append(run_baseline(round_no, paths, workdir / "server.log", args))
-            print(describe("baseline", runs["baseline"][-1]), flush=True)
-            runs["bridge"].append(run_bridge(round_no, paths, workdir, args))
-            print(describe("bridge", runs["bridge"][-1]), flush=True)
+    runs = alternate_rounds(
+        "ingest",
+        args.rounds,
+        lambda path, round_no: write_paths(path, round_no, args.tokens),
+        lambda round_no, paths, workdir: run_baseline(
+            round_no, paths, workdir / "server.log", args
+        ),
+        lambda round_no, paths, workdir: run_bridge(round_no, paths, workdir, args),
+    )
 
-    def mid(target: str, key: str) -> float:
-        return median([run[key] for run in runs[target] if run[key] is not None])
-
-    ratio = mid("bridge", "ok_per_s") / mid("baseline", "ok_per_s")
+    ratio = mid(runs, "bridge", "ok_per_s") / mid(runs, "baseline", "ok_per_s")
     durable = all(run["durable"] for run in runs["bridge"])
     failed = sum(
         sum(v for k, v in run["total_status"].items() if k != "200") + sum(run["errors"].values())
         for run in runs["bridge"]
     )
     print(
-        f"median: baseline {mid('baseline', 'ok_per_s'):.0f} req/s, bridge"
-        f" {mid('bridge', 'ok_per_s'):.0f} req/s (p50 {mid('bridge', 'p50_ms'):.1f} ms,"
-        f" p99 {mid('bridge', 'p99_ms'):.1f} ms) -> ratio {ratio:.3f}"
+        f"median: baseline {mid(runs, 'baseline', 'ok_per_s'):.0f} req/s, bridge"
+        f" {mid(runs, 'bridge', 'ok_per_s'):.0f} req/s (p50 {mid(runs, 'bridge', 'p50_ms'):.1f} ms,"
+        f" p99 {mid(runs, 'bridge', 'p99_ms'):.1f} ms) -> ratio {ratio:.3f}"
         f" (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'});"
         f" bridge non-200 + errors: {failed}; durability {'ok' if durable else 'FAILED'}"
     )
@@ -219,15 +257,15 @@ def main() -> int:
                 "intercom_limit_per_10s": args.intercom_limit, "tokens": args.tokens,
                 "python": sys.version.split()[0],
             },
-            "baseline_rps": mid("baseline", "ok_per_s"),
-            "bridge_rps": mid("bridge", "ok_per_s"),
+            "baseline_rps": mid(runs, "baseline", "ok_per_s"),
+            "bridge_rps": mid(runs, "bridge", "ok_per_s"),
             "ratio": ratio,
             "goal": GOAL,
             "goal_met": ratio >= GOAL,
-            "baseline_p50_ms": mid("baseline", "p50_ms"),
-            "baseline_p99_ms": mid("baseline", "p99_ms"),
-            "bridge_p50_ms": mid("bridge", "p50_ms"),
-            "bridge_p99_ms": mid("bridge", "p99_ms"),
+            "baseline_p50_ms": mid(runs, "baseline", "p50_ms"),
+            "baseline_p99_ms": mid(runs, "baseline", "p99_ms"),
+            "bridge_p50_ms": mid(runs, "bridge", "p50_ms"),
+            "bridge_p99_ms": mid(runs, "bridge", "p99_ms"),
             "bridge_non_200_or_errors": failed,
             "durable": durable,
             "runs": runs,
