@@ -1,7 +1,9 @@
 """Keeps tokens out of access logs: anyone holding one can change consent.
 
 Link tokens travel in the path; form tools that cannot sign (Jotform, the generic webhook)
-carry theirs in a `?token=` query, which uvicorn's access log line includes.
+carry theirs in a `?token=` query, which uvicorn's access log line includes. And a webhook's
+query may be the delivery itself (Vonage's SMS API can deliver a text by GET: the sender's
+number, the text, the signature), so a webhook's query keeps its names and loses every value.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import logging
 import re
 
 from bridge.logsafe import mask_token
-from bridge.web.audiences import TOKEN_PREFIXES
+from bridge.web.audiences import AREAS, TOKEN_PREFIXES, Audience
+
+WEBHOOK_PREFIXES = tuple(area.prefix for area in AREAS if area.audience is Audience.WEBHOOK)
 
 # The path segment after a token-carrying prefix (see `audiences.AREAS`).
 _TOKEN_PATH = re.compile(
@@ -19,11 +23,15 @@ _TOKEN_PATH = re.compile(
 
 # A `token` query parameter, wherever it is in the query.
 _TOKEN_QUERY = re.compile(r"([?&]token=)([^&#\s]*)", re.IGNORECASE)
+# Every value of a webhook's query.
+_WEBHOOK_QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)([^&#\s]*)")
 
 
 def mask_path(path: str) -> str:
     """A request path (and query) with any link or webhook token shortened."""
     path = _TOKEN_PATH.sub(lambda m: m.group(1) + mask_token(m.group(2)), path)
+    if path.startswith(WEBHOOK_PREFIXES):
+        return _WEBHOOK_QUERY_VALUE.sub(lambda m: m.group(1) + "…", path)
     # A webhook's token is a long-lived shared secret: none of it is shown.
     return _TOKEN_QUERY.sub(lambda m: m.group(1) + "…", path)
 

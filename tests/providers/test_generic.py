@@ -151,7 +151,7 @@ def test_a_query_token_never_reaches_the_access_log() -> None:
     )
     assert AccessLogTokenFilter().filter(record)
     line = record.getMessage()
-    assert TOKEN not in line and "/webhooks/generic?token=…&a=1" in line
+    assert TOKEN not in line and "/webhooks/generic?token=…&a=…" in line
 
 
 def test_a_signup_makes_a_lead_once(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -82,3 +82,10 @@ def test_only_embeddable_areas_may_be_framed(client: TestClient) -> None:
     not_framed = client.get("/unsubscribe/not-a-token").headers["content-security-policy"]
     assert "frame-ancestors 'none'" in not_framed
     assert "frame-ancestors 'none'" not in framed
+
+
+def test_a_webhooks_query_loses_its_values_in_access_logs() -> None:
+    # Vonage may deliver a text by GET: the sender's number and the text are in the query.
+    path = "/webhooks/vonage?msisdn=14155550123&text=STOP&sig=abc123&token=secret"
+    assert mask_path(path) == "/webhooks/vonage?msisdn=…&text=…&sig=…&token=…"
+    assert mask_path("/forms/news?lang=fr&token=secret") == "/forms/news?lang=fr&token=…"
