@@ -63,11 +63,17 @@ async def receive(request: Request) -> Response:
         return _plain(
             404, f"Provider {name!r} is not configured: add [providers.{name}] to BRIDGE_CONFIG."
         )
+    allowed = ", ".join(
+        method
+        for method, taken in (("GET", provider.accepts_get), ("HEAD", provider.accepts_head))
+        if taken
+    )
+    allow = {"Allow": f"{allowed}, POST" if allowed else "POST"}
     if request.method == "HEAD":
         # Mandrill checks that the URL exists before it sends anything.
-        return Response(status_code=200 if provider.accepts_head else 405)
+        return Response(status_code=200) if provider.accepts_head else Response(None, 405, allow)
     if request.method == "GET" and not provider.accepts_get:
-        return _plain(405, f"{name} delivers with POST.")
+        return PlainTextResponse(f"{name} delivers with POST.\n", 405, headers=allow)
     try:
         return await _deliver(request, services, provider)
     except LedgerUnavailable:

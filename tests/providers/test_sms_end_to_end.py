@@ -163,10 +163,16 @@ def test_a_plivo_v2_signature_carries_only_the_fields_it_first_came_with(
 
 def test_vonage_delivers_by_get_too(tmp_path: Path, sandbox: Sandbox) -> None:
     table = {"signature_secret": test_vonage.SECRET, "signature_method": "sha256"}
-    with bridge_with(tmp_path, sandbox, {"vonage": table}) as client:
+    providers = {"vonage": table, "twilio": {"auth_token": test_twilio.AUTH_TOKEN}}
+    with bridge_with(tmp_path, sandbox, providers) as client:
         query = urlencode(test_vonage.params("STOP", message_id="g-1", at=datetime.now(UTC)))
         assert client.get(f"/webhooks/vonage?{query}").status_code == 200
-        assert client.get("/webhooks/twilio").status_code == 404  # not configured
+        refused = client.get(f"/webhooks/twilio?{query}")  # Twilio delivers by POST only
+        assert (refused.status_code, refused.text) == (405, "twilio delivers with POST.\n")
+        assert refused.headers["allow"] == "POST"
+        assert client.head("/webhooks/vonage").headers["allow"] == "GET, POST"
+        forged = query.replace("STOP", "START")
+        assert client.get(f"/webhooks/vonage?{forged}").status_code == 401
         [record] = recorded(client)
     assert record.request.event_id == "g-1"
 
