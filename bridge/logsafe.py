@@ -7,6 +7,7 @@ access log uses `mask_token`). Emails and phones are personal data: logs show th
 from __future__ import annotations
 
 import hashlib
+import re
 
 from bridge.consent import Identity
 
@@ -39,6 +40,18 @@ def mask_phone(phone: str | None) -> str:
     if not phone:
         return "***"
     return f"***{phone[-2:]}"
+
+
+# What reads as an address or an international phone number in free text (a message, an
+# error Intercom wrote): a last line of defence for lines that name people by mistake.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+\d[\d ().-]{5,}\d")
+
+
+def scrub(text: str) -> str:
+    """Free text with every email and international phone number in it masked."""
+    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    return _PHONE.sub(lambda m: mask_phone(m.group()), text)
 
 
 def masked(identity: Identity) -> str:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import httpx
@@ -31,6 +31,7 @@ from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.types import TypeCache
 from bridge.ledger import Confirmed, Ledger, MessagePart, Recording, open_ledger
 from bridge.links import LinkSigner, Purpose
+from bridge.log_context import REQUEST_ID, current_request_id
 from bridge.metrics import Metrics
 from bridge.preferences.center import PreferenceCenter
 from bridge.providers import Provider, TextPart, load_providers
@@ -281,8 +282,15 @@ class Services:
         All the storable requests commit in one transaction before this returns (raises
         `LedgerUnavailable` otherwise, which every route answers with 503 and Retry-After).
         A repeat of a request already recorded (a retry, a page sent twice) is not counted
-        again; an unstorable one is left out and named in the result.
+        again; an unstorable one is left out and named in the result. Each carries the id of
+        the web request that brought it (`context["request_id"]`), for the worker's logs.
         """
+        request_id = current_request_id()
+        if request_id is not None:
+            requests = [
+                replace(request, context={**request.context, REQUEST_ID: request_id})
+                for request in requests
+            ]
         recording = await self.ledger.record(
             requests, payload_sha256=payload_sha256, received_at=self.clock.now()
         )

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from bridge.intercom.client import REGION_URLS
 
 REGIONS = ("us", "eu", "au")
+LOG_FORMATS = ("text", "json")
 INTERCOM_VERSIONS = ("2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16")
 
 T = TypeVar("T")
@@ -92,6 +93,7 @@ class Settings:
     unsubscribe_max_age: float | None = None
     preferences_max_age: float = PREFERENCES_MAX_AGE
     log_level: str = "INFO"
+    log_format: str = "text"
     max_body_bytes: int = 65_536
     max_webhook_bytes: int | None = None  # None: each provider's own limit
     allowed_hosts: tuple[str, ...] = ()
@@ -131,6 +133,7 @@ ENVIRONMENT = {
     "BRIDGE_UNSUBSCRIBE_MAX_AGE": "seconds an unsubscribe link stays valid; unset = forever",
     "BRIDGE_PREFERENCES_MAX_AGE": "seconds a preferences link stays valid, default 7776000",
     "BRIDGE_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
+    "BRIDGE_LOG_FORMAT": "text (default) or json: one JSON object per line, with request ids",
     "BRIDGE_MAX_BODY_BYTES": "largest page form or API body accepted, default 65536",
     "BRIDGE_MAX_WEBHOOK_BYTES": "largest webhook body for every provider; default each its own",
     "BRIDGE_ALLOWED_HOSTS": "Host names accepted besides BRIDGE_PUBLIC_URL's and localhost",
@@ -365,6 +368,14 @@ def log_level(env: Mapping[str, str] | None = None) -> str:
     return level
 
 
+def log_format(env: Mapping[str, str] | None = None) -> str:
+    """`BRIDGE_LOG_FORMAT`, checked: read with the level, before the rest."""
+    found = (_read(os.environ if env is None else env, "BRIDGE_LOG_FORMAT") or "text").lower()
+    if found not in LOG_FORMATS:
+        raise SettingsError(f"BRIDGE_LOG_FORMAT: must be text or json (got {found!r})")
+    return found
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     *,
@@ -419,6 +430,7 @@ def load_settings(
             "must be a positive number of seconds",
         ),
         log_level=log_level(env),
+        log_format=log_format(env),
         max_body_bytes=_parse(
             env,
             "BRIDGE_MAX_BODY_BYTES",

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from bridge.consent import Channel
 from bridge.link_checks import LinkRefused
 from bridge.links import Purpose
-from bridge.settings import Settings, SettingsError, listen_port, load_settings, log_level
+from bridge.logging_setup import configure_logging
+from bridge.settings import (
+    Settings,
+    SettingsError,
+    listen_port,
+    load_settings,
+    log_format,
+    log_level,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -40,14 +48,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
-    )
-    # httpx logs every request URL at INFO; the worker logs what matters without contact ids.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _port_number(value: str) -> int:
@@ -263,10 +263,10 @@ def main(
     where = f"bridge {args.command}"
     try:
         if args.command == "demo":
-            _configure_logging(log_level())
+            configure_logging(log_level(), log_format())
             return int(args.func(None, args))
         settings = load_settings()
-        _configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except SettingsError as exc:
         print(f"bridge: configuration error: {exc}", file=sys.stderr)

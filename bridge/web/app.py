@@ -46,6 +46,7 @@ from bridge.web.forms import routes as forms
 from bridge.web.forms.cors import FormsCORSMiddleware
 from bridge.web.middleware.body_limit import BodyLimitMiddleware
 from bridge.web.middleware.host_check import LOCAL_HOSTS, HostCheckMiddleware
+from bridge.web.middleware.request_id import RequestIdMiddleware
 from bridge.web.middleware.security_headers import SecurityHeadersMiddleware, embeddable_csp
 from bridge.web.offload import Offload
 from bridge.web.pages import confirm, preferences, unsubscribe
@@ -162,7 +163,9 @@ def create_app(
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR / "static")), name="static"),
         ],
         middleware=[
-            # Outermost, so every answer carries the headers, the Host check's 400 included.
+            # Outermost: every answer, the Host check's 400 included, has an id and an event.
+            Middleware(RequestIdMiddleware, clock=clock),
+            # Then these, so every answer carries the headers, the Host check's 400 included.
             Middleware(
                 SecurityHeadersMiddleware,
                 embeddable=embeddable_csp(settings.frame_ancestors, branding.external_origins()),

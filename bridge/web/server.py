@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from bridge.logging_setup import uvicorn_logging
 from bridge.settings import Settings
 
 KEEP_ALIVE_SECONDS = 5  # idle between requests on one connection (uvicorn's own timer)
@@ -133,4 +134,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": settings.max_connections,
         "proxy_headers": True,
         "log_level": settings.log_level.lower(),
+        **uvicorn_logging(settings.log_format),
     }

@@ -7,6 +7,7 @@ settled, make the paced calls, and finish, retry, park or give up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.pacing import RatePacer
 from bridge.intercom.types import TypeCache
 from bridge.ledger import Claimed, Ledger, Outcome, Status
+from bridge.log_context import LEDGER_ID, REQUEST_ID, bound
 from bridge.logsafe import masked
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
@@ -66,6 +68,16 @@ class _Applied:
     superseded: int = 0
     # Contacts this request made: their subscription lists are empty, known without a read.
     made: set[str] = field(default_factory=set)
+
+
+def _following(claimed: Claimed) -> contextlib.AbstractContextManager[None]:
+    """Bind the request's ledger id and the web request id it came with to the logs."""
+    request_id = claimed.request.context.get(REQUEST_ID)
+    fields = {
+        LEDGER_ID: claimed.id,
+        REQUEST_ID: request_id if isinstance(request_id, str) else None,
+    }
+    return bound(**fields)
 
 
 class Applier:
@@ -103,6 +115,10 @@ class Applier:
 
     async def apply(self, claimed: Claimed) -> None:
         """Apply one request and record what happened; Unauthorized propagates to the worker."""
+        with _following(claimed):
+            await self._apply(claimed)
+
+    async def _apply(self, claimed: Claimed) -> None:
         request, done = claimed.request, _Applied()
         if claimed.attempts > self.settings.max_attempts:
             error = f"gave up after {self.settings.max_attempts} attempts"
@@ -349,6 +365,7 @@ class Applier:
             now=self.clock.now(),
         )
         self.metrics.outcomes.labels(status.value).inc()
+        settled = {"event": "request_settled", "status": status.value, "calls": len(done.outcomes)}
         if not kept:
             log.warning(
                 "request %d: lease lost before finishing; another worker has it", claimed.id
@@ -359,6 +376,7 @@ class Applier:
                 claimed.id,
                 claimed.id,
                 error,
+                extra=settled,
             )
         else:
             log.info(
@@ -368,6 +386,7 @@ class Applier:
                 claimed.request.wanted.value,
                 claimed.request.scope,
                 len(done.outcomes),
+                extra=settled,
             )
 
     def _backoff(self, attempts: int) -> timedelta:
@@ -380,7 +399,8 @@ class Applier:
 
     async def retry(self, claimed: Claimed, error: str) -> None:
         """Back to the queue after a backoff, or dead past the attempts or age limit."""
-        await self._requeue(claimed, Requeue.BACKOFF, error)
+        with _following(claimed):
+            await self._requeue(claimed, Requeue.BACKOFF, error)
 
     async def _requeue(
         self,

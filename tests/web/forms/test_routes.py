@@ -63,6 +63,7 @@ def test_a_signup_is_one_request_with_the_proof_of_consent(
         "consent_text": WORDS,
         "consent_text_sha256": hashlib.sha256(WORDS.encode()).hexdigest(),
         "page_origin": SITE,
+        "request_id": response.headers["x-request-id"],  # follows it into the worker's logs
     }
     assert posts(client, "newsletter", "accepted") == 1
     registry = client.app.state.services.metrics.registry  # type: ignore[attr-defined]
