@@ -70,7 +70,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class IntercomCallEvents(logging.Filter):
-    """Turns the Intercom client's per-call debug lines into `intercom call` events.
+    """Turns the Intercom client's per-call debug lines into `intercom_call` events.
 
     The logger is opened to DEBUG for them, so its other records pass only at `level` or
     above. The endpoint names no contact (`/contacts/{id}/subscriptions`).
@@ -94,7 +94,7 @@ class IntercomCallEvents(logging.Filter):
         else:
             return record.levelno >= self.level
         fields["endpoint"] = endpoint_of(str(args[0]), str(args[1]))
-        record.msg, record.args = "intercom call", ()
+        record.msg, record.args = "intercom %s %s", (fields["endpoint"], fields["status"])
         record.levelno, record.levelname = logging.INFO, "INFO"
         record.__dict__.update(event="intercom_call", **fields)
         return True

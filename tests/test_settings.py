@@ -143,3 +143,12 @@ def test_readme_documents_every_setting() -> None:
     assert set(ENVIRONMENT) <= documented, sorted(set(ENVIRONMENT) - documented)
     # ... and nothing documented that the code does not read (except PORT, read by the CLI).
     assert documented - set(ENVIRONMENT) <= {"PORT"}, sorted(documented - set(ENVIRONMENT))
+
+
+def test_the_log_format_is_text_unless_json_is_asked_for() -> None:
+    assert load_settings(BASE).log_format == "text"
+    assert load_settings({**BASE, "BRIDGE_LOG_FORMAT": " JSON "}).log_format == "json"
+    with pytest.raises(
+        SettingsError, match=r"^BRIDGE_LOG_FORMAT: must be text or json \(got 'logfmt'\)$"
+    ):
+        load_settings({**BASE, "BRIDGE_LOG_FORMAT": "logfmt"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from bridge.consent import ConsentRequest, Identity, Scope, Wanted, utcnow
 from bridge.ledger import Status, open_ledger
 from bridge.sandbox import Sandbox
 from tests.conftest import SANDBOX_TOKEN, SECRET
+from tests.json_logs import logging_kept
 from tests.live import free_port, serving
 
 
@@ -61,6 +63,20 @@ def test_migrate_then_check_then_worker_once(
     assert "intercom: token ok, 7 subscription types" in report
     assert "Newsletters" in report and "opt_in" in report
     assert main(["worker", "--once"]) == 0
+
+
+def test_json_logs_are_one_object_a_line_with_an_event_per_intercom_call(
+    env: pytest.MonkeyPatch, served_sandbox: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("INTERCOM_ACCESS_TOKEN", SANDBOX_TOKEN)
+    env.setenv("INTERCOM_BASE_URL", served_sandbox)
+    env.setenv("BRIDGE_LOG_FORMAT", "json")
+    with logging_kept():
+        assert main(["check"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    calls = [e for e in events if e.get("event") == "intercom_call"]
+    assert [c["endpoint"] for c in calls] == ["GET /subscription_types"]
+    assert calls[0]["status"] == 200 and calls[0]["logger"] == "bridge.intercom.client"
 
 
 def test_check_fails_on_a_rejected_token(

@@ -173,3 +173,12 @@ def test_the_procfile_serves_through_bridge_serve() -> None:
     procfile = (Path(__file__).parents[2] / "Procfile").read_text("utf-8")
     [web] = [line for line in procfile.splitlines() if line.startswith("web:")]
     assert web.split(":", 1)[1].split()[:2] == ["bridge", "serve"]
+
+
+def test_uvicorn_logs_through_the_bridge_s_json_and_leaves_the_request_event_to_it(
+    sqlite_url: str,
+) -> None:
+    text = uvicorn_options(make_settings(sqlite_url))
+    assert "log_config" not in text and "access_log" not in text  # uvicorn's own, as before
+    json_lines = uvicorn_options(make_settings(sqlite_url, BRIDGE_LOG_FORMAT="json"))
+    assert json_lines["log_config"] is None and json_lines["access_log"] is False
