@@ -151,6 +151,8 @@ def test_text_is_today_s_format_and_leaves_the_access_line_to_uvicorn() -> None:
 def test_json_sends_uvicorn_s_lines_through_the_root_and_drops_its_access_line(
     logs: JsonLines,
 ) -> None:
+    # As uvicorn.run sets it (servers other tests ran may have left it at WARNING).
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
     logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
     logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "a", "GET", "/", "1.1", 200)
     [event] = logs.events()

@@ -10,8 +10,8 @@ request names its method, path (tokens masked as in the access log), status and 
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +22,7 @@ from bridge.logging_setup import ACCESS_LOGGER
 from bridge.web.access_log import mask_path
 
 HEADER = "X-Request-Id"
+_HEADER_KEY = HEADER.lower().encode()  # as ASGI spells header names
 # Ids as proxies and platforms make them (UUIDs, hex, base64): no spaces, quotes or `@`,
 # so a client cannot write an address or a line break into the logs through it.
 _SANE = re.compile(r"[A-Za-z0-9._:=/-]{1,128}")
@@ -33,7 +34,7 @@ def request_id_from(header: str | None) -> str:
     """The client's id when it is sane, else a new random one."""
     if header is not None and _SANE.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def logged_path(scope: Scope) -> str:
@@ -53,7 +54,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = dict(scope["headers"]).get(HEADER.lower().encode())
+        header = dict(scope["headers"]).get(_HEADER_KEY)
         request_id = request_id_from(None if header is None else header.decode("latin-1"))
         started = self.clock.monotonic()
         status = 500  # what the client gets if the app fails before answering
@@ -69,18 +70,23 @@ class RequestIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                seconds = self.clock.monotonic() - started
-                path = logged_path(scope)
-                log.info(
-                    "%s %s %d",
-                    scope["method"],
-                    path,
-                    status,
-                    extra={
-                        "event": "http_request",
-                        "method": scope["method"],
-                        "path": path,
-                        "status": status,
-                        "seconds": round(seconds, 4),
-                    },
-                )
+                if log.isEnabledFor(logging.INFO):
+                    log_request(scope, status, self.clock.monotonic() - started)
+
+
+def log_request(scope: Scope, status: int, seconds: float) -> None:
+    """The one event of an answered request."""
+    path = logged_path(scope)
+    log.info(
+        "%s %s %d",
+        scope["method"],
+        path,
+        status,
+        extra={
+            "event": "http_request",
+            "method": scope["method"],
+            "path": path,
+            "status": status,
+            "seconds": round(seconds, 4),
+        },
+    )
