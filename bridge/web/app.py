@@ -53,7 +53,9 @@ from bridge.web.pages import confirm, preferences, unsubscribe
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+# bridge/templates: in a checkout, a link to the repository's templates/; in an installed
+# wheel, the files themselves (package data).
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
 def _roots(request: Request) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Intercom consent bridge: keeps Intercom subscription types true to what people asked for."""

@@ -1,0 +1,1 @@
+"""What inbound text messages mean: keywords by language."""

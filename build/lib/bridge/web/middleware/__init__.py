@@ -1,0 +1,1 @@
+"""ASGI middleware every request passes: the Host check, body limits, security headers."""
