@@ -28,8 +28,9 @@ MAX_BODY_BYTES = MAX_PEOPLE * PERSON_BYTES + 4_096  # 4,004,096: the batch's own
 _SHOWN_ERRORS = 10  # mistakes spelt out in a 422; the rest are counted
 _BATCH_FIELDS = frozenset({"people", "subscription", "channel", "locale"})
 _PERSON_FIELDS = frozenset({*FIELDS, "subscription", "channel", "locale"})
-# An option `bridge link` names in its messages, where the API has a field of the same name.
-_OPTION = re.compile(r"^--(subscription|channel|locale)\b ?")
+# An option `bridge link` names in its messages (with its value, for a channel), where the
+# API names the field of the same name by its place.
+_OPTION = re.compile(r"^--(?:channel \w+: |(?:subscription|channel|locale)\b ?)")
 
 
 class InvalidBatch(InvalidBody):
@@ -68,7 +69,7 @@ class _Reader:
     def scope(self, entry: Mapping[str, Any], where: str) -> Scope | None:
         """The entry's `subscription` or `channel`, checked; None when it names neither."""
         if "subscription" in entry and "channel" in entry:
-            self.mistakes.append((where, "give subscription or channel, not both"))
+            self.mistakes.append((where or "body", "give subscription or channel, not both"))
             return None
         if "subscription" in entry:
             ids = entry["subscription"]
