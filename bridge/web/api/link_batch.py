@@ -93,9 +93,9 @@ class _Reader:
 
     def locale(self, entry: Mapping[str, Any], where: str) -> str | None:
         """The entry's `locale`, checked; None when it names none."""
-        value = entry.get("locale")
-        if value is None:
+        if "locale" not in entry:
             return None
+        value = entry["locale"]
         at = f"{where}.locale" if where else "locale"
         if not isinstance(value, str):
             self.mistakes.append((at, "must be a language tag (a string), like fr or pt-BR"))
