@@ -306,6 +306,19 @@ def test_when_intercom_cannot_answer_links_are_made_with_a_warning(
     assert len(response.json()["links"]) == 1
 
 
+def test_a_send_waits_on_a_slow_intercom_no_longer_than_the_check_allows(
+    admin_api: TestClient, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk_links, "CHECK_WITHIN", 0.2)
+    sandbox.faults.timeout_rate = 1.0
+    sandbox.faults.hang_seconds = 5.0
+    response = post(admin_api, {"people": [{"contact_id": JANE_ID}], "channel": "email"})
+    assert response.status_code == 200
+    assert response.json()["warnings"] == [
+        "channel email: not checked against the workspace: no answer within 0.2 s"
+    ]
+
+
 def test_a_locale_the_pages_do_not_speak_is_kept_with_a_warning(admin_api: TestClient) -> None:
     response = post(admin_api, {"people": [{"contact_id": JANE_ID, "locale": "sv"}]})
     assert response.json()["warnings"] == [
