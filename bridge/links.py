@@ -48,6 +48,8 @@ _CHANNELS = {code: channel for channel, code in _CHANNEL_CODES.items()}
 # Long enough to take back a click made by mistake, short enough that an undo button left in
 # a browser's history cannot opt a person back in weeks later.
 UNDO_MAX_AGE = 30 * 60
+# RFC 8058's List-Unsubscribe-Post value: the header that makes the List-Unsubscribe URI one-click.
+ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 class Purpose(enum.StrEnum):
@@ -148,6 +150,11 @@ def unpack(data: bytes) -> LinkClaims:
     return LinkClaims(identity, scope, locale_raw.decode() or None)
 
 
+def _packed(claims: LinkClaims) -> bytes:
+    """The claims as a token's payload: packed, then base64url without padding."""
+    return base64.urlsafe_b64encode(pack(claims)).rstrip(b"=")
+
+
 class _ClockedSigner(TimestampSigner):
     """A TimestampSigner on an injected clock, which can also sign at a given time."""
 
@@ -202,8 +209,7 @@ class LinkSigner:
 
     def token(self, purpose: Purpose, claims: LinkClaims) -> str:
         """A signed token for these claims, as old as `claims.issued_at` when that is set."""
-        payload = base64.urlsafe_b64encode(pack(claims)).rstrip(b"=")
-        return self._sign(purpose, payload, claims.issued_at)
+        return self._sign(purpose, _packed(claims), claims.issued_at)
 
     def _sign(self, purpose: Purpose, payload: bytes, issued_at: datetime | None) -> str:
         signer = self._signers[purpose]
@@ -295,3 +301,14 @@ class LinkSigner:
     def url(self, public_url: str, purpose: Purpose, claims: LinkClaims) -> str:
         """The full link a person clicks (as old as `claims.issued_at` when that is set)."""
         return f"{public_url.rstrip('/')}/{purpose.value}/{quote(self.token(purpose, claims))}"
+
+    def urls(self, public_url: str, claims: LinkClaims) -> dict[Purpose, str]:
+        """A person's link of every purpose, the claims packed once (mail merge, the links API)."""
+        payload, base = _packed(claims), public_url.rstrip("/")
+        tokens = {purpose: self._sign(purpose, payload, claims.issued_at) for purpose in Purpose}
+        return {purpose: f"{base}/{purpose.value}/{quote(t)}" for purpose, t in tokens.items()}
+
+
+def list_unsubscribe(unsubscribe_url: str) -> str:
+    """The `List-Unsubscribe` header value for an unsubscribe link (RFC 2369's angle brackets)."""
+    return f"<{unsubscribe_url}>"

@@ -9,7 +9,16 @@ from urllib.parse import unquote
 import pytest
 
 from bridge.consent import Channel, Identity, Scope
-from bridge.links import BadLink, ConfirmLink, ExpiredLink, LinkClaims, LinkSigner, Purpose
+from bridge.links import (
+    ONE_CLICK,
+    BadLink,
+    ConfirmLink,
+    ExpiredLink,
+    LinkClaims,
+    LinkSigner,
+    Purpose,
+    list_unsubscribe,
+)
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-0123456789abcdef"
@@ -187,3 +196,19 @@ def test_a_confirmation_token_tampered_or_of_another_purpose_is_refused() -> Non
             signer.claims(purpose, token)
     with pytest.raises(BadLink):
         signer.confirm_link(signer.fill_stamp("a"))
+
+
+def test_urls_gives_the_link_of_every_purpose_as_url_does() -> None:
+    signer = LinkSigner(["k" * 32], clock=lambda: 1_700_000_000.0)
+    claims = LinkClaims(Identity(email="jane@example.com"), Scope(type_ids=("93",)), "fr")
+    urls = signer.urls("https://consent.example.com/", claims)
+    assert list(urls) == list(Purpose)
+    for purpose, url in urls.items():
+        assert url == signer.url("https://consent.example.com", purpose, claims)
+        assert signer.claims(purpose, url.rsplit("/", 1)[1]) == claims
+
+
+def test_the_list_unsubscribe_headers_are_rfc_8058_s() -> None:
+    url = "https://consent.example.com/unsubscribe/abc.def.ghi"
+    assert list_unsubscribe(url) == "<https://consent.example.com/unsubscribe/abc.def.ghi>"
+    assert ONE_CLICK == "List-Unsubscribe=One-Click"

@@ -130,8 +130,7 @@ def links(settings: Settings, args: argparse.Namespace) -> int:
     signer = build_signer(settings)
 
     def urls(who: Identity) -> list[str]:
-        claims = LinkClaims(who, scope, locale)
-        return [signer.url(settings.public_url, purpose, claims) for purpose in Purpose]
+        return list(signer.urls(settings.public_url, LinkClaims(who, scope, locale)).values())
 
     if isinstance(sys.stdout, io.TextIOWrapper):
         # The file came in as UTF-8 and goes out as UTF-8, whatever the terminal's locale;

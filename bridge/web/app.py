@@ -31,6 +31,7 @@ from bridge.services import Configured, Services
 from bridge.settings import Settings, SettingsError, load_settings
 from bridge.web import ops, webhooks
 from bridge.web.access_log import install_access_log_filter
+from bridge.web.api.routes import BODY_LIMITS as API_BODY_LIMITS
 from bridge.web.api.routes import build_api
 from bridge.web.error_pages import (
     handle_bad_link,
@@ -184,6 +185,10 @@ def create_app(
                     **{
                         f"/forms/{name}": min(form_body.MAX_BODY_BYTES, settings.max_body_bytes)
                         for name in configured.forms
+                    },
+                    **{
+                        path: max(limit, settings.max_body_bytes)
+                        for path, limit in API_BODY_LIMITS.items()
                     },
                 },
             ),

@@ -38,6 +38,7 @@ AREAS = (
     Area("/preferences/", Audience.PEOPLE, token_in_path=True, embeddable=True),
     Area("/confirm/", Audience.PEOPLE, token_in_path=True),
     Area("/api/v1/preferences/", Audience.API, token_in_path=True),
+    Area("/api/v1/links", Audience.API),  # sending systems, by the admin token; bodies unlogged
     Area("/api/", Audience.API),
     Area("/forms/", Audience.FORMS, embeddable=True),  # the hosted page, its thank-you
     Area("/webhooks/", Audience.WEBHOOK),

@@ -1,1 +1,1 @@
-"""The JSON API under /api/v1 for code on a marketer's site: `routes` and its `openapi`."""
+"""The JSON API under /api/v1: preferences for marketers' pages, links in bulk for senders."""

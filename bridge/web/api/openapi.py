@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the bridge's JSON API, served at /api/v1/openapi.json.
 
 Written by hand and checked by the tests against real responses, so it cannot drift from
-what the API does.
+what the API does. The links schemas are in `openapi_links`.
 """
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from bridge.web.api.openapi_links import (
+    LINKS_OPERATION,
+    LINKS_SCHEMAS,
+    SECURITY_SCHEMES,
+    error_response,
+)
+
 
 def _version() -> str:
     try:
         return version("intercom-consent-bridge")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0"
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
 
 
 _TOKEN = {
@@ -33,7 +33,7 @@ _TOKEN = {
     "bridge, or has expired, is answered 400.",
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"},
 }
-_NOT_FOUND = _error("No such address (a token cut short at a slash, say).")
+_NOT_FOUND = error_response("No such address (a token cut short at a slash, say).")
 _LANG = {
     "name": "lang",
     "in": "query",
@@ -153,7 +153,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "version": _version(),
             "description": "Read and change a person's Intercom subscriptions with the token "
             "of their signed preferences link. Changes are recorded durably and applied to "
-            "Intercom by the bridge's worker, in order, within Intercom's rate limits.",
+            "Intercom by the bridge's worker, in order, within Intercom's rate limits. A "
+            "sending system holding the admin token gets people's signed links in bulk.",
         },
         "servers": [{"url": f"{public_url}/api/v1"}],
         "paths": {
@@ -165,7 +166,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                     "parameters": [_LANG],
                     "responses": {
                         "200": _PREFERENCES,
-                        "400": _error("The token is invalid or expired."),
+                        "400": error_response("The token is invalid or expired."),
                         "404": _NOT_FOUND,
                     },
                 },
@@ -192,18 +193,21 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _PREFERENCES,
-                        "400": _error(
+                        "400": error_response(
                             "The token is invalid or expired, the Idempotency-Key is "
                             "malformed, or the body is not JSON."
                         ),
                         "404": _NOT_FOUND,
-                        "413": _error("The body is too large."),
-                        "415": _error("The body is not application/json."),
-                        "422": _error("The body names a type not on this link, or is malformed."),
-                        "503": _error("Nothing was recorded; retry later."),
+                        "413": error_response("The body is too large."),
+                        "415": error_response("The body is not application/json."),
+                        "422": error_response(
+                            "The body names a type not on this link, or is malformed."
+                        ),
+                        "503": error_response("Nothing was recorded; retry later."),
                     },
                 },
             },
+            "/links": {"post": LINKS_OPERATION},
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenAPI",
@@ -212,5 +216,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _SCHEMAS},
+        "components": {
+            "schemas": {**_SCHEMAS, **LINKS_SCHEMAS},
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }

@@ -1,8 +1,9 @@
-"""The JSON preferences API, for marketers who build the preference page into their own site.
+"""The JSON API: preferences for marketers' own pages, and links in bulk for sending systems.
 
 It is a small Starlette app of its own, mounted at /api/v1, so that CORS (from the configured
 allow-list) wraps its error responses too: a browser shows a cross-origin caller a 422 only
-if the 422 carries the CORS headers.
+if the 422 carries the CORS headers. The links route (`bulk_links`) is for machines holding
+the admin token: CORS never answers for it, and it exists only while that token is set.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.preferences.center import View
 from bridge.preferences.model import Choice
 from bridge.services import Services
 from bridge.settings import Settings
+from bridge.web.api.bulk_links import make_links
+from bridge.web.api.link_batch import MAX_BODY_BYTES
 from bridge.web.api.openapi import openapi_document
 from bridge.web.errors import BadForm, InvalidBody, Unavailable, UnsupportedMediaType
+from bridge.web.offload import Offload
 from bridge.web.pages.common import Language, choose_language, who
 from bridge.web.pages.fields import scoped_event_id
 from bridge.web.pages.preferences import claims_for, current_view, record_changes
@@ -32,6 +37,9 @@ from bridge.web.routing import route
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 NO_STORE = {"Cache-Control": "no-store"}
+LINKS_PATH = "/links"
+# Bodies larger than BRIDGE_MAX_BODY_BYTES that routes here take, by their full path.
+BODY_LIMITS = {f"/api/v1{LINKS_PATH}": MAX_BODY_BYTES}
 
 
 def view_json(view: View, language: Language, **extra: Any) -> dict[str, Any]:
@@ -126,21 +134,43 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document(services.settings.public_url))
 
 
+class _BrowserCORS:
+    """CORS for the configured origins, except on `machine_paths`: no browser calls those."""
+
+    def __init__(
+        self, app: ASGIApp, *, origins: Sequence[str], machine_paths: Sequence[str]
+    ) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_methods=["GET", "PUT"],
+            allow_headers=["Content-Type", "Accept-Language", "Idempotency-Key"],
+            max_age=600,
+        )
+        self.paths = frozenset(machine_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "").removeprefix(scope.get("root_path", ""))
+        target = self.app if path in self.paths else self.cors
+        await target(scope, receive, send)
+
+
 def build_api(settings: Settings, exception_handlers: Mapping[Any, Any]) -> Starlette:
-    """The /api/v1 app, with CORS for the configured origins."""
-    return Starlette(
+    """The /api/v1 app, with CORS for the configured origins; links only with the admin token."""
+    links = [route(LINKS_PATH, POST=make_links)] if settings.admin_token is not None else []
+    api = Starlette(
         routes=[
             route("/preferences/{token}", GET=read_preferences, PUT=change_preferences),
+            *links,
             route("/openapi.json", GET=openapi),
         ],
         middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "PUT"],
-                allow_headers=["Content-Type", "Accept-Language", "Idempotency-Key"],
-                max_age=600,
-            )
+            Middleware(_BrowserCORS, origins=settings.cors_origins, machine_paths=[LINKS_PATH])
         ],
         exception_handlers=dict(exception_handlers),
     )
+    # Signing a batch holds the GIL for a second: one at a time, so batches queue rather than
+    # slowing each other, and the event loop keeps its share between them.
+    api.state.links_offload = Offload(at_once=1)
+    return api

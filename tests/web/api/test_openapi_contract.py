@@ -4,7 +4,9 @@ Every operation is called with requests generated from the document: valid ones,
 that break it in each place it can be broken. Each answer must be one the document lists, in
 the shape and media type it says, valid requests must be accepted and invalid ones refused.
 A valid request needs a genuine token and type ids that exist, which no generator can guess:
-positive cases get both swapped in, chosen from the generated values, so they stay varied.
+positive cases get both swapped in, chosen from the generated values, so they stay varied. A
+links batch gets the admin token always, and in positive cases real people's emails, phones
+and ids, live type ids and language tags in place of the generated ones.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python import asgi
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -44,6 +47,17 @@ LINKS = {
 }
 
 
+ADMIN = "contract-admin-token-0123456789"
+# Values a positive links batch may hold, by field; a generated value picks one.
+PEOPLE = {
+    "contact_id": ("63a07ddf05a32042dffac965", "63a07de105a32042dffac970"),
+    "email": ("jane.doe@example.com", "Amelie.Martin@example.fr"),
+    "phone": ("+353871234567", "+34 612 34 56 78"),
+    "external_id": ("cust-1001", "cust-1002"),
+    "locale": ("fr", "pt-BR", "de", "sv"),
+}
+LIVE = ("108", "93", "37846", "95", "124")
+
 BASE = "https://consent.example.com"
 # The document as the API serves it (a test checks the served one is this one).
 schema = schemathesis.openapi.from_dict(openapi_document(BASE))
@@ -55,7 +69,9 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
     ledger = tmp_path_factory.mktemp("contract") / "ledger.db"
     sandbox = Sandbox(token=SANDBOX_TOKEN, rng=random.Random(SEED))
     app = create_app(
-        make_settings(f"sqlite:///{Path(ledger)}", BRIDGE_WORKER_IN_PROCESS="false"),
+        make_settings(
+            f"sqlite:///{Path(ledger)}", BRIDGE_WORKER_IN_PROCESS="false", BRIDGE_ADMIN_TOKEN=ADMIN
+        ),
         intercom_transport=httpx.ASGITransport(app=sandbox.app),
     )
     yield app
@@ -68,10 +84,30 @@ def _pick(options: tuple[str, ...] | list[str], seed: object) -> str:
     return options[digest[0] % len(options)]
 
 
+def _made_valid_entry(entry: dict[str, object]) -> None:
+    """Real people's values, live type ids and language tags in one batch entry."""
+    for name, options in PEOPLE.items():
+        if name in entry:
+            entry[name] = _pick(options, entry[name])
+    if isinstance(entry.get("subscription"), list):
+        entry["subscription"] = [_pick(LIVE, t) for t in entry["subscription"]]  # type: ignore[union-attr]
+
+
 def made_valid(case: schemathesis.Case) -> None:
-    """Swap a genuine token, and type ids the link has, into a positive case."""
+    """The admin token on a links batch; in a positive case, genuine tokens, types and people."""
     meta = case.meta
+    if case.operation.path == "/links" and not (
+        meta is not None and meta.is_negative_at(ParameterLocation.HEADER)
+    ):
+        # Cases meant to break the Authorization header keep it broken: they must get 401.
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {ADMIN}"}
     if meta is None or not meta.generation.mode.is_positive:
+        return
+    if case.operation.path == "/links" and isinstance(case.body, dict):
+        _made_valid_entry(case.body)
+        for person in case.body.get("people", []):
+            if isinstance(person, dict):
+                _made_valid_entry(person)
         return
     if not case.path_parameters or "token" not in case.path_parameters:
         return
@@ -93,6 +129,9 @@ def made_valid(case: schemathesis.Case) -> None:
 )
 def test_the_api_answers_as_its_document_says(case: schemathesis.Case, bridge: Starlette) -> None:
     made_valid(case)
+    # Checks that send requests of their own (a links batch without its token must get 401)
+    # send them through the schema's transport: the app's, not the network.
+    case.operation.schema.app = bridge
     case.call_and_validate(app=bridge, base_url=f"{BASE}/api/v1")
 
 
