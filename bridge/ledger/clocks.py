@@ -43,19 +43,28 @@ class OptoutClocks:
     oldest_held: datetime | None = None
 
 
-async def optout_clocks(tx: Transaction) -> OptoutClocks:
+def _among(dialect: str, statuses: tuple[Status, ...]) -> str:
+    """`IN (...)` the ids of the requests in these statuses, read from request_state's index.
+
+    As a join or an IN, PostgreSQL's planner hashes the whole request table (150 ms at
+    200,000 requests, and growing with the history); an array of the ids is one primary-key
+    index scan (20 ms with 2,000 on the clock).
+    """
+    listed = ", ".join(f"'{status.value}'" for status in statuses)
+    ids = f"SELECT s.request_id FROM request_state s WHERE s.status IN ({listed})"  # noqa: S608
+    return f"= ANY (ARRAY({ids}))" if dialect == "postgresql" else f"IN ({ids})"
+
+
+async def optout_clocks(tx: Transaction, dialect: str) -> OptoutClocks:
     """The receipt times the clocks run from; a channel with nothing unapplied is absent.
 
-    Reads only the unsettled and dead rows, through request_state's status index, and each
-    one's request by primary key: the size of the backlog, never of the history.
+    Reads the ids on the clock from request_state's status index, then each one's request
+    by primary key: the cost is the size of the backlog, never of the history.
     """
-    statuses = ", ".join(f"'{status.value}'" for status in ON_THE_CLOCK)
     rows = await tx.fetchall(
         "SELECT CASE r.scope WHEN :email THEN 'email' WHEN :sms THEN 'sms' ELSE 'any' END"  # noqa: S608
-        " AS channel, MIN(r.received_at) AS oldest"
-        " FROM request_state s JOIN consent_requests r ON r.id = s.request_id"
-        f" WHERE s.status IN ({statuses}) AND r.wanted = :wanted"
-        " GROUP BY channel",
+        " AS channel, MIN(r.received_at) AS oldest FROM consent_requests r"
+        f" WHERE r.id {_among(dialect, ON_THE_CLOCK)} AND r.wanted = :wanted GROUP BY channel",
         {
             "email": _CHANNEL_SCOPES[Channel.EMAIL],
             "sms": _CHANNEL_SCOPES[Channel.SMS],
@@ -69,9 +78,8 @@ async def optout_clocks(tx: Transaction) -> OptoutClocks:
         if candidates:
             oldest[channel] = from_micros(min(candidates))
     held = await tx.fetchone(
-        "SELECT MIN(r.received_at) AS oldest"
-        " FROM request_state s JOIN consent_requests r ON r.id = s.request_id"
-        " WHERE s.status = 'review'"
+        "SELECT MIN(r.received_at) AS oldest FROM consent_requests r"  # noqa: S608
+        f" WHERE r.id {_among(dialect, (Status.REVIEW,))}"
     )
     held_at = None if held is None or held["oldest"] is None else from_micros(int(held["oldest"]))
     return OptoutClocks(oldest, held_at)

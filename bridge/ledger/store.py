@@ -522,7 +522,7 @@ class Ledger:
     async def optout_clocks(self) -> clocks.OptoutClocks:
         """When the oldest unapplied opt-out per channel and the oldest held request came in."""
         async with self.database.transaction(write=False) as tx:
-            return await clocks.optout_clocks(tx)
+            return await clocks.optout_clocks(tx, self.dialect)
 
 
 def _moment(micros: int | None) -> datetime | None:
