@@ -10,6 +10,7 @@ from bridge.consent import ConsentRequest, Wanted
 from bridge.logsafe import event_ref
 
 from . import (
+    clocks,
     confirmations,
     contact_leases,
     leases,
@@ -517,6 +518,11 @@ class Ledger:
         async with self.database.transaction(write=False) as tx:
             oldest = await queries.oldest_due(tx, at)
         return None if oldest is None else (at - oldest) / 1_000_000
+
+    async def optout_clocks(self) -> clocks.OptoutClocks:
+        """When the oldest unapplied opt-out per channel and the oldest held request came in."""
+        async with self.database.transaction(write=False) as tx:
+            return await clocks.optout_clocks(tx, self.dialect)
 
 
 def _moment(micros: int | None) -> datetime | None:
