@@ -32,6 +32,7 @@ _REQUEST_FIELDS = (
     "hold",
 )
 _TEXT_FIELDS = ("sha256", "text", "first_seen")
+_PAYLOAD_FIELDS = ("sha256", "body", "received_at")
 _STATE_FIELDS = (
     "request_id",
     "contact_key",
@@ -222,3 +223,26 @@ async def _insert(tx: Transaction, rows: list[Params], ids: dict[Key, int], new:
             f"INSERT INTO request_state ({', '.join(_STATE_FIELDS)}) VALUES {values}",  # noqa: S608
             params,
         )
+        await _insert_payloads(tx, fresh)
+
+
+async def _insert_payloads(tx: Transaction, fresh: Sequence[Params]) -> None:
+    """Keep each raw body the new requests came in, once (a retry's was kept, or pruned)."""
+    bodies = {
+        row["payload_sha256"]: {
+            "sha256": row["payload_sha256"],
+            "body": row["payload"],
+            "received_at": row["received_at"],
+        }
+        for row in fresh
+        if row.get("payload") is not None
+    }
+    if not bodies:
+        return
+    # Sorted, as the requests are: concurrent writers take the key's locks in one order.
+    values, params = values_rows(_PAYLOAD_FIELDS, [bodies[key] for key in sorted(bodies)])
+    await tx.execute(
+        f"INSERT INTO payloads ({', '.join(_PAYLOAD_FIELDS)}) VALUES {values}"  # noqa: S608
+        " ON CONFLICT (sha256) DO NOTHING",
+        params,
+    )
