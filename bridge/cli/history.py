@@ -102,9 +102,10 @@ def _payload_line(story: RequestStory) -> str:
 
 async def events(settings: Settings, args: argparse.Namespace) -> int:
     """Print a person's or a period's requests, newest first, one per line."""
+    identity_given = who(args)  # checked before the ledger is opened
     ledger = await prepare_ledger(settings)
     try:
-        person = await _person(ledger, who(args))
+        person = await _person(ledger, identity_given)
         found = await ledger.history.events(
             person=person,
             since=args.since,
