@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -275,7 +276,11 @@ class Services:
                 log.exception("could not record the split texts that waited too long")
 
     async def record(
-        self, requests: Sequence[ConsentRequest], *, payload_sha256: str | None = None
+        self,
+        requests: Sequence[ConsentRequest],
+        *,
+        payload_sha256: str | None = None,
+        payload: bytes | None = None,
     ) -> Recording:
         """The one way a source records: commit, count what is new, wake the worker.
 
@@ -284,6 +289,9 @@ class Services:
         A repeat of a request already recorded (a retry, a page sent twice) is not counted
         again; an unstorable one is left out and named in the result. Each carries the id of
         the web request that brought it (`context["request_id"]`), for the worker's logs.
+        `payload` is the raw body the requests came in: its hash is kept on each request, and
+        the body itself in the same transaction unless BRIDGE_PAYLOAD_RETENTION_DAYS is 0.
+        Never pass a body that carries a link token.
         """
         request_id = current_request_id()
         if request_id is not None:
@@ -291,8 +299,15 @@ class Services:
                 replace(request, context={**request.context, REQUEST_ID: request_id})
                 for request in requests
             ]
+        if payload is not None:
+            payload_sha256 = payload_sha256 or hashlib.sha256(payload).hexdigest()
+            if self.settings.worker.payload_retention_days == 0:
+                payload = None
         recording = await self.ledger.record(
-            requests, payload_sha256=payload_sha256, received_at=self.clock.now()
+            requests,
+            payload_sha256=payload_sha256,
+            payload=payload,
+            received_at=self.clock.now(),
         )
         new = recording.new
         for (source, wanted), count in Counter(
@@ -304,9 +319,17 @@ class Services:
         return recording
 
     async def record_part(
-        self, provider: Provider, part: TextPart, *, payload_sha256: str | None = None
+        self,
+        provider: Provider,
+        part: TextPart,
+        *,
+        payload_sha256: str | None = None,
+        payload: bytes | None = None,
     ) -> Recording | None:
-        """Keep one part of a split text; once all are in, record what the whole text asks."""
+        """Keep one part of a split text; once all are in, record what the whole text asks.
+
+        The joined text's requests keep the payload of the part that completed it.
+        """
         whole = await self.ledger.add_message_part(
             MessagePart(
                 source=provider.name,
@@ -320,7 +343,7 @@ class Services:
         )
         if whole is None:
             return None
-        return await self._record_joined(provider, whole, payload_sha256)
+        return await self._record_joined(provider, whole, payload_sha256, payload)
 
     async def flush_parts(self, *, waited: timedelta = PART_WAIT) -> int:
         """Record the split texts whose missing parts waited longer than `waited`, as they are."""
@@ -330,15 +353,21 @@ class Services:
             provider = self.providers.get(group[0].source)
             if provider is None:
                 continue  # its provider was switched off: the parts wait for it to return
-            await self._record_joined(provider, group, None)
+            await self._record_joined(provider, group, None, None)
             flushed += 1
         return flushed
 
     async def _record_joined(
-        self, provider: Provider, whole: Sequence[MessagePart], payload_sha256: str | None
+        self,
+        provider: Provider,
+        whole: Sequence[MessagePart],
+        payload_sha256: str | None,
+        payload: bytes | None,
     ) -> Recording:
         parts = [TextPart(p.group, p.part, p.total, p.text, p.fields) for p in whole]
-        recording = await self.record(provider.join(parts).requests, payload_sha256=payload_sha256)
+        recording = await self.record(
+            provider.join(parts).requests, payload_sha256=payload_sha256, payload=payload
+        )
         # Dropped only once recorded: a crash between the two records the text again, which
         # the ledger takes as the duplicate it is.
         await self.ledger.drop_message_parts(provider.name, whole[0].group)

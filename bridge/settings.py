@@ -76,6 +76,8 @@ class WorkerSettings:
     types_ttl_seconds: float = 300.0
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 900.0
+    # Days a raw payload is kept (0: none is); the worker prunes older ones once a day.
+    payload_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ ENVIRONMENT = {
     "BRIDGE_MAX_ATTEMPTS": "attempts before a request is dead, default 12",
     "BRIDGE_MAX_AGE_SECONDS": "age after which a failing request is dead, default 259200 (3 days)",
     "BRIDGE_CONTACT_LAG_SECONDS": "how long an unknown contact is looked for again, default 900",
+    "BRIDGE_PAYLOAD_RETENTION_DAYS": "days raw payloads are kept, default 30; 0 keeps none",
 }
 
 _MIN_KEY_LENGTH = 16
@@ -184,6 +187,17 @@ def _positive_int(raw: str) -> int:
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
+        raise ValueError
+    return value
+
+
+# A hundred years: further than any retention a law asks for, and inside what dates can hold.
+MAX_RETENTION_DAYS = 36_500
+
+
+def _retention_days(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= MAX_RETENTION_DAYS:
         raise ValueError
     return value
 
@@ -349,6 +363,13 @@ def _worker(env: Mapping[str, str]) -> WorkerSettings:
         ),
         contact_lag_seconds=_parse(
             env, "BRIDGE_CONTACT_LAG_SECONDS", d.contact_lag_seconds, _positive_float, seconds
+        ),
+        payload_retention_days=_parse(
+            env,
+            "BRIDGE_PAYLOAD_RETENTION_DAYS",
+            d.payload_retention_days,
+            _retention_days,
+            f"must be a whole number of days from 0 (keep no payloads) to {MAX_RETENTION_DAYS}",
         ),
     )
 

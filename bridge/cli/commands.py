@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from bridge.intercom import IntercomError
 from bridge.ledger import Status, open_ledger
@@ -102,4 +103,20 @@ async def replay(settings: Settings, *, ids: list[int], statuses: list[str]) -> 
     finally:
         await ledger.close()
     print(f"requeued {count} request(s)")
+    return 0
+
+
+async def prune(settings: Settings) -> int:
+    """Drop what the ledger keeps only for a while, now, and say what went."""
+    days = settings.worker.payload_retention_days
+    ledger = await prepare_ledger(settings)
+    try:
+        pruned = await ledger.prune(ledger.clock.now(), keep_payloads_for=timedelta(days=days))
+    finally:
+        await ledger.close()
+    print(
+        f"dropped {pruned.payloads} raw payload(s) ({pruned.payload_bytes} bytes) received"
+        f" {days} day(s) ago or more (BRIDGE_PAYLOAD_RETENTION_DAYS), and"
+        f" {pruned.signature_uses} spent signature binding(s); requests and their proof are kept"
+    )
     return 0

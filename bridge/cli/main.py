@@ -1,4 +1,4 @@
-"""The `bridge` command: demo, serve, worker, link, links, form, check, migrate, replay, review.
+"""The `bridge` command: serve, worker, links, checks, migrations, and the ledger's operations.
 
 Every mistake in running it is one line on stderr and exit code 2, never a traceback; a
 database that cannot be used is one line and exit code 1.
@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from bridge.consent import Channel
 from bridge.link_checks import LinkRefused
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("bridge")
+T = TypeVar("T")
 MAX_REQUEST_ID = 2**63 - 1  # the ledger's ids are 64-bit on both databases
 
 
@@ -74,7 +76,7 @@ def _request_id(value: str) -> int:
     return int(value)
 
 
-def _with_ledger(work: Coroutine[Any, Any, int]) -> int:
+def _with_ledger(work: Coroutine[Any, Any, T]) -> T:
     """Run a command that uses the ledger; a database it cannot use is one line, not a trace."""
     from bridge.ledger import LedgerUnavailable
     from bridge.services import MigrationsPending
@@ -195,6 +197,66 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
     return _with_ledger(review(settings, action=args.action, request_id=args.id, note=args.note))
 
 
+def cmd_prune(settings: Settings, args: argparse.Namespace) -> int:
+    """Drop raw payloads past BRIDGE_PAYLOAD_RETENTION_DAYS (the worker does it daily)."""
+    from bridge.cli.commands import prune
+
+    return _with_ledger(prune(settings))
+
+
+def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    """List a person's or a period's requests, newest first."""
+    from bridge.cli.history import events
+
+    return _with_ledger(events(settings, args))
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+    """Print one request's whole story: state, payload, proof of consent, Intercom calls."""
+    from bridge.cli.history import show
+
+    return _with_ledger(show(settings, args.id))
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the proof for a person or a period as CSV or JSON."""
+    from bridge.cli.history import export, write_out
+
+    text, count = _with_ledger(export(settings, args))
+    return write_out(text, count, args.out)
+
+
+def _moment(value: str) -> datetime:
+    """`2024-05-01` (midnight UTC) or `2024-05-01T12:00:00Z`, for argparse; UTC when unsaid."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date or time (2024-05-01, or 2024-05-01T12:00:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _positive_count(value: str) -> int:
+    """A positive whole number, for argparse."""
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= 100_000):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a count (1 to 100000)")
+    return int(value)
+
+
+def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """At most one identity (`--email`, ...), and a period: `--since`, `--until`."""
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--email")
+    who.add_argument("--phone", help="international form, e.g. +353871234567")
+    who.add_argument("--external-id")
+    who.add_argument("--contact-id", help="Intercom contact id")
+    parser.add_argument(
+        "--since", type=_moment, metavar="TIME", help="requests that happened from then on"
+    )
+    parser.add_argument("--until", type=_moment, metavar="TIME", help="... and before then")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `bridge` command."""
     parser = _Parser(prog="bridge", description=__doc__.split("\n")[0])
@@ -236,7 +298,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("action", nargs="?", choices=["apply", "dismiss"])
     sub.add_argument("id", nargs="?", type=_request_id, metavar="ID")
     sub.add_argument("--note", help="why it is dismissed (kept in the ledger)")
+    command("prune", cmd_prune, "drop raw payloads past BRIDGE_PAYLOAD_RETENTION_DAYS")
+    sub = command("events", cmd_events, "a person's or a period's requests, newest first")
+    _add_history_arguments(sub)
+    sub.add_argument("--status", choices=[s.value for s in _statuses()])
+    sub.add_argument("--limit", type=_positive_count, default=100, help="default 100")
+    sub = command("show", cmd_show, "one request's story: state, payload, proof, Intercom calls")
+    sub.add_argument("id", type=_request_id, metavar="ID")
+    sub = command("export", cmd_export, "the proof for a person or a period, as CSV or JSON")
+    _add_history_arguments(sub)
+    sub.add_argument("--format", choices=["csv", "json"], required=True)
+    sub.add_argument("--out", metavar="FILE", help="default: standard output")
     return parser
+
+
+def _statuses() -> list[Any]:
+    from bridge.ledger import Status
+
+    return list(Status)
 
 
 def _stdout_gone() -> int:

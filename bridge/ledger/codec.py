@@ -83,13 +83,18 @@ def dump_json(value: Mapping[str, Any], what: str) -> str:
 
 
 def encode_request(
-    request: ConsentRequest, *, received_at: int, payload_sha256: str | None
+    request: ConsentRequest,
+    *,
+    received_at: int,
+    payload_sha256: str | None,
+    payload: bytes | None = None,
 ) -> dict[str, Any]:
     """The column values of one consent request (`received_at` in microseconds).
 
     The words the person agreed to (`context["consent_text"]`) leave the context: they are
     kept once in `consent_texts` (the recorder writes `consent_text`, which is no column of
-    `consent_requests`), and the request names them by hash.
+    `consent_requests`), and the request names them by hash. So does the raw `payload`,
+    kept once in `payloads` by `payload_sha256` (every request of a batch shares the bytes).
     """
     context = dict(request.context)
     text = context.pop(CONSENT_TEXT, None)
@@ -108,6 +113,7 @@ def encode_request(
         "consent_text": None if text is None else checked_text(text, "consent text"),
         "consent_text_sha256": None if text is None else consent_text_sha256(text),
         "payload_sha256": None if payload_sha256 is None else checked_text(payload_sha256, "hash"),
+        "payload": payload,
         # NULL: no leave to create a contact; "{}": leave, with nothing but the identity.
         "create_contact": (
             None if request.create is None else dump_json(request.create.to_dict(), "new contact")

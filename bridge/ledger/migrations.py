@@ -21,15 +21,17 @@ class Migration:
 
 # The only places the dialects differ in DDL. `id`: a generated key that is never reused, since
 # ledger ids are quoted in logs and outcomes. `request_pk`: SQLite keeps an INTEGER PRIMARY KEY
-# in the rowid itself, so a state row costs no second index.
+# in the rowid itself, so a state row costs no second index. `bytes`: a raw payload as it came.
 TERMS = {
     "sqlite": {
         "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
         "request_pk": "INTEGER PRIMARY KEY",
+        "bytes": "BLOB",
     },
     "postgresql": {
         "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "request_pk": "BIGINT PRIMARY KEY",
+        "bytes": "BYTEA",
     },
 }
 
@@ -266,6 +268,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             dialect: (*widen, _AWAITING_INDEX) if dialect == "sqlite" else widen
             for dialect, widen in _WIDEN_0008.items()
         },
+    ),
+    Migration(
+        9,
+        "0009_payloads",
+        (
+            # The raw bodies requests came in, once each however many requests a body held,
+            # by the hash their requests name. Dropped after BRIDGE_PAYLOAD_RETENTION_DAYS
+            # (`retention.prune`); the requests keep the hash, so the proof outlives the body.
+            """CREATE TABLE payloads (
+                sha256 TEXT PRIMARY KEY,
+                body {bytes} NOT NULL,
+                received_at BIGINT NOT NULL
+            )""",
+            # The prune reads the oldest bodies first.
+            "CREATE INDEX payloads_received ON payloads (received_at)",
+        ),
     ),
 )
 

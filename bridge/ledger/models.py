@@ -190,3 +190,48 @@ class RecordStats:
     duplicates: int = 0
     transactions: int = 0
     failed_transactions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KeptPayload:
+    """A raw payload the ledger still keeps: its hash, when it came, and its size in bytes."""
+
+    sha256: str
+    received_at: datetime
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStory:
+    """Everything the ledger knows about one request, for an operator or an auditor.
+
+    `payload` is None when the raw body was never kept (a page's request, retention 0) or
+    has been pruned; `record.payload_sha256` names it either way. `consent_text_sha256` is
+    the hash of the words the person agreed to (the words are in the request's context).
+    """
+
+    record: RequestRecord
+    updated_at: datetime
+    consent_text_sha256: str | None
+    payload: KeptPayload | None
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Every identity key and Intercom contact the ledger ties to one person.
+
+    Found from one identity by following what the ledger saw: requests naming several
+    identities at once, and the Intercom contacts their calls went to.
+    """
+
+    keys: frozenset[str]
+    contact_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one `Ledger.prune` dropped: raw payloads past retention, spent signature bindings."""
+
+    payloads: int = 0
+    payload_bytes: int = 0
+    signature_uses: int = 0

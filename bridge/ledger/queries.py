@@ -34,14 +34,20 @@ async def records(
     request_id: int | None = None,
     status: Status | None = None,
     contact_key: str | None = None,
+    contact_keys: Sequence[str] | None = None,
     event: tuple[str, str] | None = None,
+    occurred_since: int | None = None,
+    occurred_until: int | None = None,
+    after_id: int | None = None,
     limit: int = 100,
     oldest_first: bool = False,
 ) -> list[RequestRecord]:
     """Requests with their state and outcomes matching every filter given, newest first.
 
-    `event` is a (source, event_id) pair: the one request it names; `oldest_first` turns
-    the order round (a queue read in the order it was recorded).
+    `event` is a (source, event_id) pair: the one request it names; `contact_keys` any of a
+    person's identities; `occurred_since` and `occurred_until` a period, [since, until);
+    `oldest_first` turns the order round (a queue read in the order it was recorded) and
+    `after_id` then reads on from a page's last id.
     """
     where = ["1 = 1"]
     params: dict[str, Any] = {"limit": limit}
@@ -54,9 +60,22 @@ async def records(
     if contact_key is not None:
         where.append("r.contact_key = :contact_key")
         params["contact_key"] = contact_key
+    if contact_keys is not None:
+        keys, key_params = in_list("key", contact_keys)
+        where.append(f"r.contact_key IN {keys}")
+        params.update(key_params)
     if event is not None:
         where.append("r.source = :source AND r.event_id = :event_id")
         params["source"], params["event_id"] = event
+    if occurred_since is not None:
+        where.append("r.occurred_at >= :occurred_since")
+        params["occurred_since"] = occurred_since
+    if occurred_until is not None:
+        where.append("r.occurred_at < :occurred_until")
+        params["occurred_until"] = occurred_until
+    if after_id is not None:
+        where.append(f"r.id {'>' if oldest_first else '<'} :after_id")
+        params["after_id"] = after_id
     rows = await tx.fetchall(
         f"SELECT {REQUEST_COLUMNS}, s.status, s.attempts, s.next_attempt_at, s.last_error"  # noqa: S608
         " FROM consent_requests r JOIN request_state s ON s.request_id = r.id"

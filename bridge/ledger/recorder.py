@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .database import Database, Params, Transaction, values_rows
@@ -32,6 +32,7 @@ _REQUEST_FIELDS = (
     "hold",
 )
 _TEXT_FIELDS = ("sha256", "text", "first_seen")
+_PAYLOAD_FIELDS = ("sha256", "body", "received_at")
 _STATE_FIELDS = (
     "request_id",
     "contact_key",
@@ -175,13 +176,7 @@ async def _insert(tx: Transaction, rows: list[Params], ids: dict[Key, int], new:
         for row in rows
         if row.get("consent_text") is not None
     }
-    if texts:
-        values, params = values_rows(_TEXT_FIELDS, list(texts.values()))
-        await tx.execute(
-            f"INSERT INTO consent_texts ({', '.join(_TEXT_FIELDS)}) VALUES {values}"  # noqa: S608
-            " ON CONFLICT (sha256) DO NOTHING",
-            params,
-        )
+    await _insert_once(tx, "consent_texts", _TEXT_FIELDS, texts)
     values, params = values_rows(_REQUEST_FIELDS, rows)
     inserted = await tx.fetchall(
         f"INSERT INTO consent_requests ({', '.join(_REQUEST_FIELDS)}) VALUES {values}"  # noqa: S608
@@ -222,3 +217,29 @@ async def _insert(tx: Transaction, rows: list[Params], ids: dict[Key, int], new:
             f"INSERT INTO request_state ({', '.join(_STATE_FIELDS)}) VALUES {values}",  # noqa: S608
             params,
         )
+        # The raw body each new request came in, once (a retry's was kept already, or pruned).
+        bodies = {
+            row["payload_sha256"]: {
+                "sha256": row["payload_sha256"],
+                "body": row["payload"],
+                "received_at": row["received_at"],
+            }
+            for row in fresh
+            if row["payload"] is not None
+        }
+        await _insert_once(tx, "payloads", _PAYLOAD_FIELDS, bodies)
+
+
+async def _insert_once(
+    tx: Transaction, table: str, fields: Sequence[str], by_hash: Mapping[str, Params]
+) -> None:
+    """Insert each row of `by_hash` whose `sha256` is not in `table` yet."""
+    if not by_hash:
+        return
+    # Sorted, as the requests are: concurrent writers take the key's locks in one order.
+    values, params = values_rows(fields, [by_hash[key] for key in sorted(by_hash)])
+    await tx.execute(
+        f"INSERT INTO {table} ({', '.join(fields)}) VALUES {values}"  # noqa: S608
+        " ON CONFLICT (sha256) DO NOTHING",
+        params,
+    )

@@ -33,7 +33,7 @@ async def bind(
     now: int,
 ) -> bool:
     """True if `signature` is now bound to `payload_sha256` (new, expired, or the same)."""
-    await tx.execute(_SWEEP, {"now": now})
+    await sweep(tx, now=now)
     params = {
         "provider": provider,
         "signature": signature,
@@ -45,3 +45,8 @@ async def bind(
         return True
     row = await tx.fetchone(_BOUND_TO, params)
     return row is not None and row["payload_sha256"] == payload_sha256
+
+
+async def sweep(tx: Transaction, *, now: int) -> int:
+    """Drop the bindings whose signatures no longer verify; how many."""
+    return await tx.execute(_SWEEP, {"now": now})

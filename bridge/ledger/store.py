@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentRequest, Wanted
@@ -17,6 +19,7 @@ from . import (
     message_parts,
     migrations,
     queries,
+    retention,
     review,
     signatures,
 )
@@ -29,11 +32,13 @@ from .codec import (
     to_micros,
 )
 from .database import DEFAULT_URL, Database, in_list, open_database
+from .history import History
 from .models import (
     Claimed,
     Confirmed,
     MessagePart,
     Outcome,
+    Pruned,
     Recording,
     RecordStats,
     RequestRecord,
@@ -58,6 +63,7 @@ class Ledger:
         self.dialect = database.dialect
         self.stats = RecordStats()
         self._recorder = Recorder(database, self.stats)
+        self.history = History(database)  # an operator's questions about the past
 
     def start(self) -> None:
         """Start the group-commit writer (`open_ledger` does this)."""
@@ -87,6 +93,7 @@ class Ledger:
         requests: Sequence[ConsentRequest],
         *,
         payload_sha256: str | None = None,
+        payload: bytes | None = None,
         received_at: datetime | None = None,
     ) -> Recording:
         """Commit the requests that can be stored (all or none of them); durable on return.
@@ -94,15 +101,27 @@ class Ledger:
         A request whose (source, event_id) is already recorded changes nothing and comes back
         with the existing id and `duplicate=True`. A request that cannot be stored (a NUL
         character, say) is left out and named in `unstorable`. A new request starts `pending`,
-        or `review` when it is to be held for an operator (`hold`). Concurrent callers share
-        transactions. Raises `LedgerUnavailable` when the commit fails.
+        or `review` when it is to be held for an operator (`hold`). The raw `payload` the
+        requests came in, if given, is kept once in the same transaction, by its hash (which
+        `payload_sha256` must then be, if given too). Concurrent callers share transactions.
+        Raises `LedgerUnavailable` when the commit fails.
         """
+        if payload is not None:
+            digest = hashlib.sha256(payload).hexdigest()
+            if payload_sha256 is not None and not hmac.compare_digest(digest, payload_sha256):
+                raise ValueError("payload_sha256 is not the payload's hash")
+            payload_sha256 = digest
         received = to_micros(received_at or self.clock.now())
         stored, rows, unstorable = [], [], []
         for request in requests:
             try:
                 rows.append(
-                    encode_request(request, received_at=received, payload_sha256=payload_sha256)
+                    encode_request(
+                        request,
+                        received_at=received,
+                        payload_sha256=payload_sha256,
+                        payload=payload,
+                    )
                 )
             except ValueError as exc:
                 unstorable.append(f"{event_ref(request.event_id)}: {exc}")
@@ -134,6 +153,13 @@ class Ledger:
                 expires_at=to_micros(expires_at),
                 now=to_micros(now),
             )
+
+    async def prune(self, now: datetime, *, keep_payloads_for: timedelta) -> Pruned:
+        """Drop raw payloads received `keep_payloads_for` or longer before `now`, and spent
+        signature bindings; never a request, outcome, confirmation or consent text."""
+        return await retention.prune(
+            self.database, now=to_micros(now), cutoff=to_micros(now - keep_payloads_for)
+        )
 
     async def claim(
         self, owner: str, *, limit: int, lease_seconds: float, now: datetime

@@ -114,13 +114,19 @@ async def _deliver(request: Request, services: Services, provider: Provider) -> 
         services.metrics.webhooks.labels(provider=name, result="malformed").inc()
         log.warning("%s webhook unreadable: %s", name, exc)
         return _plain(provider.malformed_status, f"Could not read the delivery: {exc}")
-    # All of a batch in one transaction; one unstorable event does not cost the rest.
+    # All of a batch in one transaction; one unstorable event does not cost the rest. The
+    # body is kept with its requests (a GET delivery has none: its query is not kept).
     payload_sha256 = hashlib.sha256(delivery.body).hexdigest()
-    recording = await services.record(parsed.requests, payload_sha256=payload_sha256)
+    payload = delivery.body or None
+    recording = await services.record(
+        parsed.requests, payload_sha256=payload_sha256, payload=payload
+    )
     new = recording.new
     for part in parsed.parts:
         # Committed before the answer like any request; matched once the text is whole.
-        joined = await services.record_part(provider, part, payload_sha256=payload_sha256)
+        joined = await services.record_part(
+            provider, part, payload_sha256=payload_sha256, payload=payload
+        )
         new.extend(joined.new if joined is not None else ())
     if parsed.confirm_url is not None:
         confirmed = await _confirm(services.http, parsed.confirm_url, name)

@@ -13,13 +13,14 @@ import logging
 import random
 import socket
 import uuid
+from datetime import datetime, timedelta
 
 from bridge.clock import Clock
 from bridge.intercom.client import IntercomClient, IntercomError, Unauthorized
 from bridge.intercom.contacts import ContactResolver
 from bridge.intercom.pacing import RatePacer
 from bridge.intercom.types import TypeCache
-from bridge.ledger import Claimed, Ledger
+from bridge.ledger import Claimed, Ledger, Pruned
 from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
 from bridge.worker.applier import Applier
@@ -28,6 +29,10 @@ from bridge.worker.confirmations import Mailer
 log = logging.getLogger(__name__)
 
 _AUTH_PROBE_SECONDS = 30.0
+# The ledger is pruned once a day by each worker (prunes are idempotent, and cheap when there
+# is nothing to drop), and an hour after a prune that failed.
+PRUNE_EVERY = timedelta(days=1)
+PRUNE_RETRY = timedelta(hours=1)
 
 
 class Worker:
@@ -68,6 +73,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._next_prune: datetime | None = None  # None: at the first turn
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -104,6 +110,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._stopping.is_set():
+                await self.prune_if_due()
                 if self.halted:
                     await self._probe_token()
                     continue
@@ -124,6 +131,30 @@ class Worker:
                 await asyncio.wait(
                     list(self._in_flight.values()), return_when=asyncio.FIRST_COMPLETED
                 )
+
+    async def prune_if_due(self) -> Pruned | None:
+        """Prune the ledger when a day has passed on the clock since the last prune; what went.
+
+        The first call prunes at once. A failure is logged, never raised: the worker's real
+        work goes on, and the prune is tried again in an hour.
+        """
+        now = self.clock.now()
+        if self._next_prune is not None and now < self._next_prune:
+            return None
+        days = self.settings.payload_retention_days
+        try:
+            pruned = await self.ledger.prune(now, keep_payloads_for=timedelta(days=days))
+        except Exception:
+            log.exception("could not prune the ledger; trying again in an hour")
+            self._next_prune = now + PRUNE_RETRY
+            return None
+        self._next_prune = now + PRUNE_EVERY
+        log.info(
+            "pruned the ledger: %d raw payload(s) (%d bytes) older than %d day(s),"
+            " %d spent signature binding(s)",
+            pruned.payloads, pruned.payload_bytes, days, pruned.signature_uses,
+        )  # fmt: skip
+        return pruned
 
     async def _idle(self, seconds: float) -> None:
         # The polls, the token probes and the heartbeat wait in real time, not on `clock`: a

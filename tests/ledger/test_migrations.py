@@ -168,3 +168,26 @@ async def test_0008_keeps_requests_recorded_before_with_their_state_and_indexes(
         assert claimed.id == ids[0]
     finally:
         await ledger.close()
+
+
+async def test_0009_keeps_requests_recorded_before_and_their_hashes_without_bodies(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await open_ledger(database_url)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:8])
+            assert await ledger.migrate() == NAMES[:8]
+        old_id = await _insert_as_before(
+            ledger, {**_old_row("old-1", "old@example.com"), "payload_sha256": "ab" * 32}
+        )
+        assert await ledger.migrate() == ["0009_payloads"]
+        story = await ledger.history.story(old_id)
+        assert story is not None
+        # The hash is kept; a body was never stored before 0009, so none is kept now.
+        assert (story.record.payload_sha256, story.payload) == ("ab" * 32, None)
+        [new] = await ledger.record([consent("new")], payload=b"{}", received_at=NOW)
+        story = await ledger.history.story(new.id)
+        assert story is not None and story.payload is not None and story.payload.size == 2
+    finally:
+        await ledger.close()

@@ -183,3 +183,43 @@ def test_a_webhook_the_ledger_could_not_take_is_counted_as_unavailable(
         None,
         0.0,
     )
+
+
+# The sources whose raw body is kept with their requests: a page's or the API's request is
+# signed by a link token (the unsubscribe page's payload hash is the token's), never kept.
+KEEPS_BODY = {"webhook", "form", "form-fetch"}
+
+
+def _kept_bodies(client: TestClient) -> list[bytes | None]:
+    """The raw body kept for each recorded request, newest first (None: none kept)."""
+    ledger = client.app.state.services.ledger  # type: ignore[attr-defined]
+    return [
+        None
+        if record.payload_sha256 is None
+        else client.portal.call(ledger.history.payload, record.payload_sha256)  # type: ignore[union-attr]
+        for record in recorded(client)
+    ]
+
+
+@pytest.mark.parametrize("way", SOURCES, ids=lambda way: way.name)
+def test_webhooks_and_forms_keep_their_body_and_pages_never(
+    client: TestClient, way: Source
+) -> None:
+    response = way.send(client)
+    assert response.status_code in (200, 303), response.text
+    bodies = _kept_bodies(client)
+    if way.name in KEEPS_BODY:
+        sent = response.request.content
+        assert bodies and all(body == sent for body in bodies)
+    else:
+        assert bodies and bodies == [None] * len(bodies)
+
+
+def test_retention_zero_keeps_the_hash_and_no_body(tmp_path: Path, sandbox: Sandbox) -> None:
+    table = {"postmark": {"username": WEBHOOK_USER, "password": WEBHOOK_PASSWORD}}
+    env = {"BRIDGE_PAYLOAD_RETENTION_DAYS": "0"}
+    with bridge_with(tmp_path, sandbox, table, env=env) as client:
+        assert _webhook(client).status_code == 200
+        [record] = recorded(client)
+        assert record.payload_sha256 is not None
+        assert _kept_bodies(client) == [None]

@@ -77,6 +77,8 @@ async def _take(request: Request, services: Services, form: Form) -> str:
     wait = limits.per_ip.hit(request.client.host if request.client else "unknown", now)
     if wait is not None:
         raise TooManyPosts("Too many forms sent from this IP address; try again later.", wait)
+    # Read whole first: a multipart parse would consume the stream the body is kept from.
+    body = await request.body()
     fields = await read_posted(request)
     bot = bot_sign(form, fields, services.signer)
     if bot is not None:
@@ -105,7 +107,8 @@ async def _take(request: Request, services: Services, form: Form) -> str:
         if form.confirm or form.link_admin_id
         else None,
     )
-    recording = await services.record([consent])
+    # The post as it came is kept with its request: a form carries no link token.
+    recording = await services.record([consent], payload=body)
     if recording.unstorable:
         raise BadForm(f"The form could not be stored: {recording.unstorable[0]}")
     log.info("form %s: recorded %s for %s", form.name, consent.wanted, masked(consent.identity))
