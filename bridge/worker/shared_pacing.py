@@ -88,6 +88,7 @@ class SharedPacer(RatePacer):
         return 0.0 if grant.count else max(grant.retry_at - now, 0.0) + self._jitter()
 
     async def _next_slot(self) -> None:
+        """Wait out a 429's block, then take a held slot or reserve a batch, until one is had."""
         while True:
             now = self._clock.time()
             if now < self._blocked_until:
@@ -105,6 +106,7 @@ class SharedPacer(RatePacer):
                     await self._clock.sleep(delay)
 
     def _note(self) -> None:
+        """Keep the newest answer's report, to bring to the next reservation."""
         seen = self._rate_limit()
         if seen is None or seen == self._last_seen:
             return
