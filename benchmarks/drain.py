@@ -72,12 +72,19 @@ async def fresh_database(url: str | None, keep: bool) -> AsyncIterator[tuple[str
 
 def windows(calls: list[SeenRequest], started: float, limit: int) -> dict[str, Any]:
     """Calls per full rate-limit window (aligned on epoch multiples of 10 s, as the sandbox's)."""
-    first = math.floor(started / WINDOW_SECONDS)
-    last = math.floor(calls[-1].at / WINDOW_SECONDS) if calls else first
-    # The window the drain started in and the one its last call fell in are partial: dropped.
-    full = range(first + 1, last)
     answered = Counter(math.floor(c.at / WINDOW_SECONDS) for c in calls if c.status != 429)
     sent = Counter(math.floor(c.at / WINDOW_SECONDS) for c in calls)
+    return window_counts(answered, sent, started, limit)
+
+
+def window_counts(
+    answered: Counter[int], sent: Counter[int], started: float, limit: int
+) -> dict[str, Any]:
+    """`windows` from calls already counted per window (numbered by start / 10 s)."""
+    first = math.floor(started / WINDOW_SECONDS)
+    last = max(sent, default=first)
+    # The window the drain started in and the one its last call fell in are partial: dropped.
+    full = range(first + 1, last)
     per_window = [answered[w] for w in full]
     return {
         "full_windows": len(per_window),
@@ -86,6 +93,22 @@ def windows(calls: list[SeenRequest], started: float, limit: int) -> dict[str, A
         "achieved_over_allowed": sum(per_window) / len(per_window) / limit if per_window else None,
         "worst_window_over_allowed": min(per_window) / limit if per_window else None,
     }
+
+
+def unsubscribes(contacts: list[str], scope: Scope) -> list[ConsentRequest]:
+    """One unsubscribe per contact, a minute old, in the order given."""
+    occurred = utcnow() - timedelta(minutes=1)
+    return [
+        ConsentRequest(
+            Identity(contact_id=cid),
+            Wanted.UNSUBSCRIBED,
+            scope,
+            occurred + timedelta(microseconds=i),
+            "benchmark",
+            f"drain-{i}",
+        )
+        for i, cid in enumerate(contacts)
+    ]
 
 
 async def record_all(ledger: Ledger, requests: list[ConsentRequest]) -> float:
@@ -136,18 +159,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         scope = Scope(type_ids=(EMAIL_TYPE,))
         scope_types = [EMAIL_TYPE]
     before = {c: tuple(sandbox.receives(c, t) for t in scope_types) for c in contacts}
-    occurred = utcnow() - timedelta(minutes=1)
-    requests = [
-        ConsentRequest(
-            Identity(contact_id=cid),
-            Wanted.UNSUBSCRIBED,
-            scope,
-            occurred + timedelta(microseconds=i),
-            "benchmark",
-            f"drain-{i}",
-        )
-        for i, cid in enumerate(contacts)
-    ]
+    requests = unsubscribes(contacts, scope)
     async with fresh_database(args.database_url, args.keep_schema) as (url, database):
         print(
             f"drain: {args.requests} unsubscribes ({scope}) on {database}; sandbox limit"
@@ -247,6 +259,7 @@ def summary(result: dict[str, Any]) -> str:
         f" {result['share_429']:.2%} (goal <= {GOAL_429_SHARE:.0%})",
         f"  lost: {result['lost']} ({result['not_applied']} not applied,"
         f" {result['still_receiving']} contacts still receiving); statuses {statuses}",
+        f"  applied twice: {result.get('applied_twice', 'n/a')} contact(s) changed more than once",
         f"  calls per change: {number(result['calls_per_change'], '.4f')}"
         f" ({number(result['contact_calls_per_change'], '.4f')} without the one-time"
         f" /subscription_types call) over {result['changes']} changed (contact, type) states"
@@ -273,8 +286,21 @@ def main() -> int:
     parser.add_argument(
         "--max-seconds", type=float, help="give up draining after this long (4x the ideal + 60)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=0,
+        help="N worker processes on a PostgreSQL --database-url, the sandbox in its own process"
+        " (default 0: one worker in this process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--local-pacing", action="store_true",
+        help="with --workers: each worker paces by its own view of the budget (the baseline)",
+    )  # fmt: skip
     parser.add_argument("--name", help="results file name (drain[-channel][-postgresql])")
     args = parser.parse_args()
+    if args.workers and not (args.database_url or "").startswith("postgres"):
+        parser.error("--workers needs a postgresql:// --database-url")
+    if args.workers and args.scope != "type":
+        parser.error("--workers drains one type (--scope type)")
     calls_per_request = 3 if args.scope == "channel" else 1
     ideal = args.requests * calls_per_request / args.limit * WINDOW_SECONDS
     args.max_seconds = args.max_seconds or 4 * ideal + 60
@@ -285,10 +311,17 @@ def main() -> int:
         ["drain"]
         + (["channel"] if args.scope == "channel" else [])
         + (["postgresql"] if url.startswith("postgres") else [])
+        + ([f"{args.workers}workers"] if args.workers else [])
+        + (["local"] if args.workers and args.local_pacing else [])
     )
     logging.basicConfig(level=logging.WARNING, format="  %(levelname)s %(name)s: %(message)s")
     began = time.monotonic()
-    result = asyncio.run(run(args))
+    if args.workers:
+        import drain_workers  # here: it imports this module
+
+        result = drain_workers.run(args)
+    else:
+        result = asyncio.run(run(args))
     result["wall_s"] = time.monotonic() - began
     print(summary(result))
     write_result(name, result)

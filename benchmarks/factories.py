@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import math
 import os
 import time
 from collections import Counter
@@ -28,11 +29,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.intercom.client import IntercomClient
-from bridge.sandbox import Sandbox
+from bridge.sandbox import Sandbox, SeenRequest
 from bridge.settings import load_settings
 from bridge.web.app import create_app
 
 CALLS_PATH = "/__bench/intercom-calls"
+STATE_PATH = "/__bench/intercom-state"  # ?type=ID: who receives it, which changes took
+WINDOW_SECONDS = 10.0  # the sandbox's rate-limit window
 PROFILE_START = "/__bench/profile/start"
 PROFILE_STOP = "/__bench/profile/stop"
 
@@ -117,10 +120,42 @@ def _calls_endpoint(sandbox: Sandbox) -> Callable[[Request], Awaitable[Response]
                 "count": len(seen),
                 "by_route": dict(Counter(intercom_route(s.method, s.path) for s in seen)),
                 "by_status": dict(Counter(str(s.status) for s in seen)),
+                # Per epoch-aligned window (its start, in seconds): calls answered and refused.
+                "by_window": {
+                    str(window): dict(statuses) for window, statuses in _by_window(seen).items()
+                },
             }
         )
 
     return calls
+
+
+def _by_window(seen: list[SeenRequest]) -> dict[int, Counter[str]]:
+    windows: dict[int, Counter[str]] = {}
+    for call in seen:
+        start = math.floor(call.at / WINDOW_SECONDS) * int(WINDOW_SECONDS)
+        windows.setdefault(start, Counter())["429" if call.status == 429 else "answered"] += 1
+    return windows
+
+
+def _state_endpoint(sandbox: Sandbox) -> Callable[[Request], Awaitable[Response]]:
+    async def state(request: Request) -> Response:
+        """Each seeded contact's state in one type, and its subscription changes that took."""
+        type_id = request.query_params["type"]
+        changes = Counter(
+            s.path.split("/")[2]
+            for s in sandbox.requests
+            if "/subscriptions" in s.path and s.method in ("POST", "DELETE") and s.status < 300
+        )
+        contacts = sorted(sandbox.workspace.contacts)
+        return JSONResponse(
+            {
+                "receives": {c: sandbox.receives(c, type_id) for c in contacts},
+                "changes": {c: changes[c] for c in contacts if changes[c]},
+            }
+        )
+
+    return state
 
 
 def sandbox() -> ASGIApp:
@@ -129,10 +164,15 @@ def sandbox() -> ASGIApp:
     CALLS_PATH is answered beside it, outside the sandbox, so it is never counted as a call.
     """
     seeded = _seeded_sandbox()
-    counter = Starlette(routes=[Route(CALLS_PATH, _calls_endpoint(seeded))])
+    counter = Starlette(
+        routes=[
+            Route(CALLS_PATH, _calls_endpoint(seeded)),
+            Route(STATE_PATH, _state_endpoint(seeded)),
+        ]
+    )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CALLS_PATH:
+        if scope["type"] == "http" and scope["path"] in (CALLS_PATH, STATE_PATH):
             await counter(scope, receive, send)
         else:
             await seeded.app(scope, receive, send)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from bridge.clock import Clock, SystemClock
 from bridge.consent import ConsentRequest, Wanted
@@ -45,6 +46,8 @@ from .models import (
     Status,
 )
 from .recorder import Recorder
+
+T = TypeVar("T")
 
 
 async def open_ledger(url: str = DEFAULT_URL, *, clock: Clock | None = None) -> Ledger:
@@ -493,6 +496,27 @@ class Ledger:
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 {"name": name, "value": value},
             )
+
+    async def update_meta(self, name: str, change: Callable[[str | None], tuple[str, T]]) -> T:
+        """Rewrite a ledger_meta row with `change` (old text -> new text, result), one at a time."""
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""  # SQLite: one writer
+        async with self.database.transaction() as tx:
+            # Made first, so the row exists to be locked: two first callers both wait on it.
+            await tx.execute(
+                "INSERT INTO ledger_meta (name, value) VALUES (:name, '')"
+                " ON CONFLICT (name) DO NOTHING",
+                {"name": name},
+            )
+            row = await tx.fetchone(
+                f"SELECT value FROM ledger_meta WHERE name = :name{lock}",  # noqa: S608
+                {"name": name},
+            )
+            value, result = change(None if row is None or not row["value"] else str(row["value"]))
+            await tx.execute(
+                "UPDATE ledger_meta SET value = :value WHERE name = :name",
+                {"name": name, "value": value},
+            )
+        return result
 
     async def count_for(self, contact_keys: Sequence[str]) -> int:
         """How many requests name any of these people (by `Identity.key`)."""

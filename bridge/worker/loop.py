@@ -2,7 +2,8 @@
 
 Runs inside the web process by default (the app's lifespan starts it) or alone as
 `bridge worker`. Several workers may share one PostgreSQL ledger: claims are leased, and a
-crashed worker's leases expire and are taken up again.
+crashed worker's leases expire and are taken up again, and the workers take their Intercom
+call slots from one budget kept in the database (`SharedPacer`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bridge.metrics import Metrics
 from bridge.settings import WorkerSettings
 from bridge.worker.applier import Applier
 from bridge.worker.confirmations import Mailer
+from bridge.worker.shared_pacing import SharedPacer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Worker:
         owner: str | None = None,
         contacts: ContactResolver | None = None,
         mailer: Mailer | None = None,
+        pacer: RatePacer | None = None,
     ) -> None:
         self.ledger = ledger
         self.intercom = intercom
@@ -60,7 +63,7 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-        self.pacer = RatePacer(lambda: intercom.rate_limit, clock=clock, rng=self.rng)
+        self.pacer = pacer or self._default_pacer()
         # Shared with the pages when in the web process, so a miss either finds spares both.
         self.contacts = contacts or ContactResolver(intercom, clock=clock)
         self.applier = Applier(
@@ -74,6 +77,15 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_prune: datetime | None = None  # None: at the first turn
+
+    def _default_pacer(self) -> RatePacer:
+        """PostgreSQL: the budget every worker on the database shares; SQLite: this process's."""
+        if self.ledger.dialect == "postgresql":
+            return SharedPacer(
+                lambda: self.intercom.rate_limit, self.ledger, clock=self.clock, rng=self.rng,
+                batch=self.settings.concurrency,
+            )  # fmt: skip
+        return RatePacer(lambda: self.intercom.rate_limit, clock=self.clock, rng=self.rng)
 
     # -- lifecycle -----------------------------------------------------------------------
 

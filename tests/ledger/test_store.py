@@ -83,3 +83,12 @@ async def test_replay_makes_failed_requests_due_again(ledger: Ledger) -> None:
     counts = await ledger.status_counts()
     assert (counts[Status.PENDING], counts[Status.LEASED], counts[Status.APPLIED]) == (3, 1, 0)
     assert len(await ledger.claim("w2", limit=4, lease_seconds=30, now=after(10))) == 3
+
+
+async def test_update_meta_rewrites_a_row_and_answers_what_the_change_said(ledger: Ledger) -> None:
+    def count(text: str | None) -> tuple[str, int]:
+        seen = int(text or "0")
+        return str(seen + 1), seen
+
+    assert [await ledger.update_meta("counter", count) for _ in range(3)] == [0, 1, 2]
+    assert await ledger.meta("counter") == "3"
