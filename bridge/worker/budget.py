@@ -7,7 +7,8 @@ kept in `ledger_meta` and changed under a row lock by `take` (pure: the row, the
 a worker brings, and how many slots it wants in; the new row and the grant out).
 
 The row counts the slots `granted` in the current window and grants up to the limit less the
-calls nobody reserved (`unreserved`: a preference page's, another app's on the same token).
+calls nobody reserved (`unreserved`: a preference page's, another app's on the same token),
+and from a window's start keeps back as many as those callers spent in the window before.
 Those are known from below by every report: Intercom had counted `limit - remaining` calls,
 and at most `granted` of them were the workers'. Counting the workers' own calls from the
 row, not from each answer's `remaining`, keeps the estimate exact however the answers of many
@@ -31,6 +32,11 @@ class Window:
     limit: int | None = None  # calls per window, once a report said so
     granted: int = 0
     unreserved: int = 0  # calls in this window nobody reserved, as far as reports show
+    # Kept for those callers from the start of a window: what they spent in the one before.
+    # A preference page asks Intercom while a person waits, takes no slot, and learns of a
+    # spent window only from a 429 (a 503 to the person); without this the workers, which
+    # learn of the pages' calls only after them, would spend every window before they could.
+    held_back: int = 0
 
     def encode(self) -> str:
         """The row's text in ledger_meta."""
@@ -71,7 +77,11 @@ def _rolled(row: Window, now: float, window_seconds: float) -> Window:
     if not row.reset_at or now < row.reset_at:
         return row
     windows = math.floor((now - row.reset_at) / window_seconds) + 1
-    return Window(reset_at=row.reset_at + windows * window_seconds, limit=row.limit)
+    # Only the window just before says what the pages are doing now; after a quiet gap, none.
+    held_back = row.unreserved if windows == 1 else 0
+    return Window(
+        reset_at=row.reset_at + windows * window_seconds, limit=row.limit, held_back=held_back
+    )
 
 
 def _reported(row: Window, report: Report | None) -> Window:
@@ -111,7 +121,8 @@ def take(
         # limit and the window (a slot held for an unknown window could spill into the next).
         count = min(max(wanted, 0), 1)
     else:
-        count = max(min(wanted, row.limit - row.unreserved - row.granted), 0)
+        kept = max(row.unreserved, row.held_back)
+        count = max(min(wanted, row.limit - kept - row.granted), 0)
     grant = Grant(
         count=count,
         first=row.granted,

@@ -90,3 +90,19 @@ def test_a_row_that_cannot_be_read_starts_afresh() -> None:
     assert Window.decode(None) == Window()
     row = Window(reset_at=RESET, limit=300, granted=3, unreserved=9)
     assert Window.decode(row.encode()) == row
+
+
+def test_what_pages_spent_in_one_window_is_kept_for_them_in_the_next() -> None:
+    # Pages spent 40 calls in this window; the workers the rest.
+    row = Window(reset_at=RESET, limit=300, granted=260, unreserved=40)
+    row, grant = take(row, None, 1000, now=RESET + 1)  # the next window
+    assert (row.reset_at, row.held_back, grant.count) == (RESET + 10, 40, 260)
+    # No page calls in it: the window after keeps nothing back.
+    row, grant = take(row, None, 1000, now=RESET + 11)
+    assert (row.held_back, grant.count) == (0, 300)
+
+
+def test_after_a_quiet_gap_nothing_is_kept_back() -> None:
+    row = Window(reset_at=RESET, limit=300, granted=10, unreserved=40)
+    row, grant = take(row, None, 1000, now=RESET + 25)
+    assert (row.held_back, grant.count) == (0, 300)
