@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
 
+from bridge.cli.worker_metrics import serving_metrics
 from bridge.intercom import IntercomError
 from bridge.ledger import Status, open_ledger
 from bridge.services import DemoLedger, Services, check_mode, intercom_client, prepare_ledger
@@ -15,9 +17,20 @@ from bridge.settings import Settings
 log = logging.getLogger("bridge")
 
 
-async def run_worker(settings: Settings, *, once: bool = False) -> int:
-    """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release."""
-    async with Services.open(settings) as services:
+async def run_worker(
+    settings: Settings,
+    *,
+    once: bool = False,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> int:
+    """Apply recorded requests until SIGTERM or SIGINT; on the way out, finish or release.
+
+    With `metrics_port`, the worker's own /healthz, /readyz and /metrics are served there.
+    """
+    async with Services.open(settings) as services, contextlib.AsyncExitStack() as serving:
+        if metrics_port is not None and not once:
+            await serving.enter_async_context(serving_metrics(services, metrics_host, metrics_port))
         if once:
             await services.flush_parts()
             worker = services.new_worker()

@@ -162,7 +162,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run a worker alone until SIGTERM/SIGINT (or, with --once, until nothing is due)."""
     from bridge.cli.commands import run_worker
 
-    return _with_ledger(run_worker(settings, once=args.once))
+    return _with_ledger(
+        run_worker(
+            settings, once=args.once, metrics_port=args.metrics_port, metrics_host=args.metrics_host
+        )
+    )
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -276,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--port", type=_port_number, help="default: $PORT or 8000")
     sub = command("worker", cmd_worker, "a worker process alone")
     sub.add_argument("--once", action="store_true", help="apply what is due now, then exit")
+    sub.add_argument(
+        "--metrics-port",
+        type=_port_number,
+        help="serve this worker's /healthz, /readyz and /metrics on this port",
+    )
+    sub.add_argument("--metrics-host", default="127.0.0.1", help="default: 127.0.0.1")
     sub = command("link", cmd_link, "print a signed link")
     sub.add_argument("purpose", choices=[p.value for p in Purpose])
     _add_identity_arguments(sub)
