@@ -111,13 +111,9 @@ async def fill(ledger: Ledger) -> Filled:
     ends = {applied.id: Status.APPLIED, dead.id: Status.DEAD, other.id: Status.DEAD}
     while ends:
         for claimed in await ledger.claim("w", limit=5, lease_seconds=60, now=now):
-            outcome = Outcome(
-                CONTACT,
-                "93",
-                "detach",
-                200 if claimed.id == applied.id else 500,
-                f"req-{claimed.id}",
-            )
+            contact = "5f0c1e2d3b4a596877665544" if claimed.id == other.id else CONTACT
+            code = 200 if claimed.id == applied.id else 500
+            outcome = Outcome(contact, "93", "detach", code, f"req-{claimed.id}")
             await ledger.finish(claimed.id, "w", ends.pop(claimed.id), outcomes=[outcome], now=now)
         await ledger.release("w", now=now)
     return Filled(applied.id, dead.id, held.id, other.id)
