@@ -129,7 +129,9 @@ ENVIRONMENT = {
     "BRIDGE_SECRET_KEYS": "comma-separated signing keys; the first signs, all verify",
     "BRIDGE_PUBLIC_URL": "the public base URL of the bridge",
     "DATABASE_URL": "sqlite:///bridge.db (default) or postgresql://...",
-    "BRIDGE_ADMIN_TOKEN": "bearer token for POST /api/v1/links (links in bulk); off when unset",
+    "BRIDGE_ADMIN_TOKEN": (
+        "bearer token for POST /api/v1/links and the /admin pages (its login); both off when unset"
+    ),
     "BRIDGE_METRICS_TOKEN": "bearer token for /metrics and detailed /readyz; open when unset",
     "BRIDGE_CONFIG": "path of the TOML file",
     "BRIDGE_UNSUBSCRIBE_MAX_AGE": "seconds an unsubscribe link stays valid; unset = forever",

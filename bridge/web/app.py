@@ -29,7 +29,7 @@ from bridge.ledger import LedgerUnavailable
 from bridge.links import BadLink
 from bridge.services import Configured, Services
 from bridge.settings import Settings, SettingsError, load_settings
-from bridge.web import ops, webhooks
+from bridge.web import admin, ops, webhooks
 from bridge.web.access_log import install_access_log_filter
 from bridge.web.api.routes import BODY_LIMITS as API_BODY_LIMITS
 from bridge.web.api.routes import build_api
@@ -161,6 +161,7 @@ def create_app(
             *forms.routes,
             *webhooks.routes,
             *ops.routes,
+            *admin.routes,
             Mount("/api/v1", app=api, name="api"),
             Route("/brand.css", _brand_stylesheet(branding), methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR / "static")), name="static"),

@@ -21,6 +21,7 @@ class Audience(enum.StrEnum):
     FORMS = "forms"  # forms on marketers' sites: JSON to `fetch`, a page or redirect to browsers
     WEBHOOK = "webhook"  # a provider's servers: plain text they log
     OPS = "ops"  # probes and scrapers: plain text
+    ADMIN = "admin"  # the operator's pages, behind the admin token; errors in plain text
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ AREAS = (
     Area("/api/", Audience.API),
     Area("/forms/", Audience.FORMS, embeddable=True),  # the hosted page, its thank-you
     Area("/webhooks/", Audience.WEBHOOK),
+    Area("/admin", Audience.ADMIN),  # never framed (not embeddable); see bridge.web.admin
     Area("/healthz", Audience.OPS),
     Area("/readyz", Audience.OPS),
     Area("/metrics", Audience.OPS),
