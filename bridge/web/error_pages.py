@@ -30,9 +30,12 @@ def _audience(request: Request) -> Audience:
     if area is not None and area.audience is Audience.FORMS:
         # A form posted with `fetch` reads JSON; one a browser submitted shows a page.
         return Audience.API if wants_json(request) else Audience.PEOPLE
+    accepts = request.headers.get("accept", "text/html")
+    if area is not None and area.audience is Audience.ADMIN:
+        # An operator's browser gets a page; a script with the bearer token, plain text.
+        return Audience.PEOPLE if "text/html" in accepts else Audience.OPS
     if area is not None:
         return area.audience
-    accepts = request.headers.get("accept", "text/html")
     return Audience.PEOPLE if "text/html" in accepts else Audience.OPS
 
 

@@ -107,3 +107,12 @@ def test_admin_pages_are_not_cached_nor_framed(browser: TestClient) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_an_operators_browser_gets_error_pages_and_a_script_plain_text(
+    browser: TestClient,
+) -> None:
+    page = browser.get("/admin/requests/999999", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    script = browser.get("/admin/requests/999999", headers={"Accept": "*/*"})
+    assert script.status_code == 404 and script.headers["content-type"].startswith("text/plain")
