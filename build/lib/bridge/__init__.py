@@ -1,1 +1,0 @@
-"""Intercom consent bridge: keeps Intercom subscription types true to what people asked for."""

@@ -1,1 +1,0 @@
-"""What inbound text messages mean: keywords by language."""

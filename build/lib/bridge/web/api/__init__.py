@@ -1,1 +1,0 @@
-"""The JSON API under /api/v1 for code on a marketer's site: `routes` and its `openapi`."""

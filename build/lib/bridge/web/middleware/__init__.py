@@ -1,1 +1,0 @@
-"""ASGI middleware every request passes: the Host check, body limits, security headers."""
