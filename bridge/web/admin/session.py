@@ -52,7 +52,11 @@ class Sessions:
         keys = list(reversed(secret_keys))
         self._signer = _Clocked(keys, clock)
         self._csrf_key = hashlib.sha256(b"bridge.admin_csrf" + keys[-1].encode()).digest()
-        self._bound = hashlib.sha256(admin_token.encode()).hexdigest()[:16]
+        # Keyed, so the cookie (signed, not encrypted: anyone holding it can read it) says
+        # nothing about the token a guesser could check offline.
+        self._bound = hmac.new(self._csrf_key, admin_token.encode(), hashlib.sha256).hexdigest()[
+            :16
+        ]
 
     def issue(self) -> tuple[str, Session]:
         """A new session and the cookie value that carries it."""
