@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,69 @@ async def settled(database_url: str, expected: int, deadline: float) -> dict[str
         await ledger.close()
 
 
+@contextlib.contextmanager
+def arrangement(
+    database_url: str,
+    workdir: Path,
+    *,
+    limit: int,
+    tag: int,
+    people: int,
+    webs: int,
+    workers: int,
+    secret_key: str,
+    config: Path | None = None,
+) -> Iterator[tuple[str, list[str]]]:
+    """The sandbox at `limit`, `webs` web processes (worker off) and `workers` worker processes.
+
+    Yields the sandbox's URL and the web processes' URLs; stops them all afterwards (the
+    workers by SIGTERM, so they finish or release what they hold).
+    """
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "INTERCOM_"))}
+    base["PYTHONPATH"] = str(ROOT)
+    with contextlib.ExitStack() as stack:
+        sandbox = stack.enter_context(
+            Server(
+                "factories:sandbox",
+                env={
+                    **base,
+                    "BENCH_INTERCOM_LIMIT": str(limit),
+                    "BENCH_SEED_TAG": str(tag),
+                    "BENCH_SEED_COUNT": str(people),
+                    "BENCH_SEED_EMAILS": "1",
+                },
+                log_path=workdir / "sandbox.log",
+            )
+        )
+        sandbox_url = f"http://127.0.0.1:{sandbox.port}"
+        bridge = {
+            **base,
+            "BRIDGE_SECRET_KEYS": secret_key,
+            "DATABASE_URL": database_url,
+            "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
+            "INTERCOM_BASE_URL": sandbox_url,
+            "BRIDGE_ALLOWED_HOSTS": "127.0.0.1",
+            "BRIDGE_WORKER_IN_PROCESS": "false",
+            **({"BRIDGE_CONFIG": str(config)} if config else {}),
+        }
+        servers = [
+            stack.enter_context(
+                Server("bridge.web.app:create_app", env=bridge, log_path=workdir / f"web{n}.log")
+            )
+            for n in range(webs)
+        ]
+        for n in range(workers):
+            log = stack.enter_context((workdir / f"worker{n}.log").open("wb"))
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "bridge.cli", "worker"],
+                env=bridge,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            stack.callback(stop, worker)
+        yield sandbox_url, [f"http://127.0.0.1:{server.port}" for server in servers]
+
+
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Start the processes, post the changes, wait for the drain, and check what Intercom saw."""
     async with fresh_database(args.database_url, False) as (url, described):
@@ -112,52 +176,17 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         await migrating.close()
         config = workdir / "bridge.toml"
         config.write_text(f'[providers.standard]\nsecret = "{WEBHOOK_SECRET}"\n', "utf-8")
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "INTERCOM_"))}
-        base["PYTHONPATH"] = str(ROOT)
-        with contextlib.ExitStack() as stack:
-            sandbox = stack.enter_context(
-                Server(
-                    "factories:sandbox",
-                    env={
-                        **base,
-                        "BENCH_INTERCOM_LIMIT": str(args.limit),
-                        "BENCH_SEED_TAG": str(TAG),
-                        "BENCH_SEED_COUNT": str(args.people),
-                        "BENCH_SEED_EMAILS": "1",
-                    },
-                    log_path=workdir / "sandbox.log",
-                )
-            )
-            sandbox_url = f"http://127.0.0.1:{sandbox.port}"
-            bridge = {
-                **base,
-                "BRIDGE_SECRET_KEYS": SECRET_KEY,
-                "BRIDGE_CONFIG": str(config),
-                "DATABASE_URL": url,
-                "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
-                "INTERCOM_BASE_URL": sandbox_url,
-                "BRIDGE_ALLOWED_HOSTS": "127.0.0.1",
-                "BRIDGE_WORKER_IN_PROCESS": "false",
-            }
-            webs = [
-                stack.enter_context(
-                    Server(
-                        "bridge.web.app:create_app", env=bridge, log_path=workdir / f"web{n}.log"
-                    )
-                )
-                for n in range(args.webs)
-            ]
-            web_urls = [f"http://127.0.0.1:{web.port}" for web in webs]
-            for n in range(args.workers):
-                log = stack.enter_context((workdir / f"worker{n}.log").open("wb"))
-                # Started once, before any load: a blocking spawn holds up nothing here.
-                worker = subprocess.Popen(  # noqa: ASYNC220
-                    [sys.executable, "-m", "bridge.cli", "worker"],
-                    env=bridge,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-                stack.callback(stop, worker)
+        with arrangement(
+            url,
+            workdir,
+            limit=args.limit,
+            tag=TAG,
+            people=args.people,
+            webs=args.webs,
+            workers=args.workers,
+            secret_key=SECRET_KEY,
+            config=config,
+        ) as (sandbox_url, web_urls):
             started, begun = time.time(), time.monotonic()
             signer = LinkSigner([SECRET_KEY])
             gate = asyncio.Semaphore(args.clients)

@@ -10,13 +10,10 @@ queue is empty: every request was applied once, each person's newest choice stan
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -28,12 +25,13 @@ from bridge.ledger import Ledger, open_ledger
 from bridge.links import LinkClaims, Purpose
 from bridge.services import build_signer
 from bridge.settings import load_settings
-from tests.conftest import SANDBOX_TOKEN, SECRET, migrated_ledger, postgres_schema
+from tests.conftest import SECRET, migrated_ledger, postgres_schema
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from factories import CALLS_PATH, STATE_PATH  # noqa: E402
-from harness import EMAIL_TYPE, Server, contact_email, contact_id  # noqa: E402
+from harness import EMAIL_TYPE, contact_email, contact_id  # noqa: E402
+from scale_out import arrangement  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -52,70 +50,19 @@ async def database_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def base_env() -> dict[str, str]:
-    """The environment without the caller's bridge settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "INTERCOM_"))}
-    return {**env, "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture
-def processes(
-    database_url: str, base_env: dict[str, str], tmp_path: Path
-) -> Iterator[tuple[str, list[str]]]:
+def processes(database_url: str, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     """The sandbox's URL and the two web processes' URLs, with three workers running."""
-    with ExitStack() as stack:
-        sandbox = stack.enter_context(
-            Server(
-                "factories:sandbox",
-                env={
-                    **base_env,
-                    "BENCH_INTERCOM_LIMIT": str(LIMIT),
-                    "BENCH_SEED_TAG": str(TAG),
-                    "BENCH_SEED_COUNT": str(PEOPLE),
-                    "BENCH_SEED_EMAILS": "1",
-                },
-                log_path=tmp_path / "sandbox.log",
-            )
-        )
-        sandbox_url = f"http://127.0.0.1:{sandbox.port}"
-        bridge_env = {
-            **base_env,
-            "BRIDGE_SECRET_KEYS": SECRET,
-            "DATABASE_URL": database_url,
-            "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
-            "INTERCOM_BASE_URL": sandbox_url,
-            "BRIDGE_ALLOWED_HOSTS": "127.0.0.1",
-            "BRIDGE_WORKER_IN_PROCESS": "false",
-        }
-        webs = [
-            stack.enter_context(
-                Server(
-                    "bridge.web.app:create_app",
-                    env=bridge_env,
-                    log_path=tmp_path / f"web-{n}.log",
-                )
-            )
-            for n in range(2)
-        ]
-        for n in range(3):
-            log = stack.enter_context((tmp_path / f"worker-{n}.log").open("wb"))
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "bridge.cli", "worker"],
-                env=bridge_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            stack.callback(_stop, worker)
-        yield sandbox_url, [f"http://127.0.0.1:{web.port}" for web in webs]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with arrangement(
+        database_url,
+        tmp_path,
+        limit=LIMIT,
+        tag=TAG,
+        people=PEOPLE,
+        webs=2,
+        workers=3,
+        secret_key=SECRET,
+    ) as urls:
+        yield urls
 
 
 def _token(identity: Identity) -> str:
