@@ -11,7 +11,6 @@ Skipped without systemd-analyze (Debian's `systemd` package), except in CI.
 from __future__ import annotations
 
 import inspect
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 from bridge.settings import ENVIRONMENT, load_settings
 from bridge.web.server import GuardedHttpToolsProtocol
 from bridge.worker import Worker
+from tests.tools import ci_tool
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = REPO / "deploy" / "systemd"
@@ -33,12 +33,8 @@ NOT_IN_SETTINGS = {"PORT", "FORWARDED_ALLOW_IPS"}
 
 
 def _systemd_analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("systemd-analyze is missing: .ci/run installs Debian's systemd")
-        pytest.skip("no systemd-analyze (Debian's systemd package)")
-    return found
+    """The systemd-analyze on PATH (see `ci_tool`)."""
+    return ci_tool("systemd-analyze", "systemd")
 
 
 def _unit(name: str) -> dict[str, list[str]]:

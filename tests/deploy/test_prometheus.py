@@ -7,29 +7,22 @@ fail in CI, where .ci/run installs it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from bridge.metrics import Metrics
+from tests.tools import ci_tool
 
 RULES = Path(__file__).parents[2] / "deploy" / "prometheus"
 ALERTS = RULES / "alerts.yml"
 
 
 def _promtool() -> str:
-    """The promtool on PATH; skips without it, fails in CI."""
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("promtool is missing: .ci/run installs Debian's prometheus")
-        pytest.skip("no promtool on PATH")
-    return found
+    """The promtool on PATH (see `ci_tool`)."""
+    return ci_tool("promtool", "prometheus")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
